@@ -1,0 +1,1 @@
+"""The Fleetyard server: ``create_app(settings)`` builds the ASGI application."""

@@ -1,0 +1,1 @@
+"""HTTP routes and the request pipeline. Thin: parse, authorise, call a service, shape."""

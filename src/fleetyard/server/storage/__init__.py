@@ -1,0 +1,1 @@
+"""Storage: tables, repositories, migrations. The only layer that knows the database."""
