@@ -60,15 +60,15 @@ def test_gzip_bomb_is_refused_by_inflated_size(http: httpx2.Client) -> None:
     bomb = gzip.compress(b" " * (11 * 1024 * 1024))
     assert len(bomb) < 100_000
     response = http.post(
-        "/v1/sites", content=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        "/v1/sites",
+        content=bomb,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
     )
     assert response.status_code == 413
 
 
 def test_broken_gzip_is_400(http: httpx2.Client) -> None:
-    response = http.post(
-        "/v1/sites", content=b"not gzip", headers={"Content-Encoding": "gzip"}
-    )
+    response = http.post("/v1/sites", content=b"not gzip", headers={"Content-Encoding": "gzip"})
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
 

@@ -39,6 +39,8 @@ class PortalASGITransport(httpx2.BaseTransport):
 @contextmanager
 def running_app(app: Any) -> Iterator[PortalASGITransport]:
     """Start ``app``'s lifespan in a background event loop and yield a sync transport to it."""
-    with anyio.from_thread.start_blocking_portal() as portal:
-        with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
-            yield PortalASGITransport(app, portal)
+    with (
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(app.router.lifespan_context(app)),
+    ):
+        yield PortalASGITransport(app, portal)

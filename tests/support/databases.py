@@ -63,9 +63,7 @@ async def truncate_all(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            existing = set(
-                await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
-            )
+            existing = set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
             names = [t.name for t in metadata.sorted_tables if t.name in existing]
             if names:
                 await conn.execute(sa.text(f"TRUNCATE {', '.join(names)} CASCADE"))

@@ -32,7 +32,7 @@ Timestamp = Annotated[
     AfterValidator(_as_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
-"""An instant: a timezone-aware ``datetime`` in Python, RFC 3339 UTC with milliseconds on the wire."""
+"""An instant: an aware ``datetime`` in Python, RFC 3339 UTC with milliseconds on the wire."""
 
 
 class ResponseModel(BaseModel):

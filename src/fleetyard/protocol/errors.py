@@ -28,11 +28,11 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_API_VERSION = "unsupported_api_version"
     INVALID_CURSOR = "invalid_cursor"
     UNAUTHENTICATED = "unauthenticated"
-    TOKEN_EXPIRED = "token_expired"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105
     INVALID_CREDENTIALS = "invalid_credentials"
     TOTP_REQUIRED = "totp_required"
     INVALID_TOTP = "invalid_totp"
-    INVALID_REFRESH_TOKEN = "invalid_refresh_token"
+    INVALID_REFRESH_TOKEN = "invalid_refresh_token"  # noqa: S105
     SCOPE_INSUFFICIENT = "scope_insufficient"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-
 from enum import StrEnum
-
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
@@ -208,7 +206,7 @@ class TokenResponse(ResponseModel):
     """Tokens from a login, a refresh or a client-credentials grant."""
 
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105
     expires_in: int
     expires_at: Timestamp
     refresh_token: str | None = None

@@ -54,7 +54,7 @@ class Scope:
 
 
 def _covers(held: str, wanted: str) -> bool:
-    return held == WILDCARD or held == wanted
+    return held in (WILDCARD, wanted)
 
 
 def _permission_covers(held: str, wanted: str) -> bool:

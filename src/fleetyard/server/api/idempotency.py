@@ -157,7 +157,9 @@ class IdempotencyMiddleware:
             (b"idempotent-replayed", b"true"),
         ]
         assert existing.status_code is not None
-        await send({"type": "http.response.start", "status": existing.status_code, "headers": headers})
+        await send(
+            {"type": "http.response.start", "status": existing.status_code, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -83,7 +83,8 @@ class RequestContextMiddleware:
                 400,
                 ErrorCode.UNSUPPORTED_API_VERSION,
                 "Unsupported API version",
-                f"Fleetyard-Version {requested!r} is not one of {', '.join(SUPPORTED_API_VERSIONS)}.",
+                f"Fleetyard-Version {requested!r} is not one of "
+                f"{', '.join(SUPPORTED_API_VERSIONS)}.",
                 request_id,
                 [(b"x-request-id", request_id.encode())],
             )

@@ -33,9 +33,7 @@ def request_id_of(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def problem_response(
-    problem: Problem, *, headers: dict[str, str] | None = None
-) -> Response:
+def problem_response(problem: Problem, *, headers: dict[str, str] | None = None) -> Response:
     body = problem.model_dump(mode="json", exclude_none=True)
     return Response(
         json.dumps(body, separators=(",", ":")),
@@ -60,7 +58,9 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     errors = []
     for error in exc.errors():
         loc = [part for part in error.get("loc", ()) if isinstance(part, str | int)]
-        errors.append(FieldError(loc=loc, message=str(error.get("msg", "")), type=str(error["type"])))
+        errors.append(
+            FieldError(loc=loc, message=str(error.get("msg", "")), type=str(error["type"]))
+        )
     return errors
 
 

@@ -54,7 +54,9 @@ class Database:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.kind is DatabaseKind.SQLITE:
-            event.listen(self.engine.sync_engine, "connect", lambda conn, _rec: on_connect_sqlite(conn))
+            event.listen(
+                self.engine.sync_engine, "connect", lambda conn, _rec: on_connect_sqlite(conn)
+            )
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:

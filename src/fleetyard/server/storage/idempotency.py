@@ -37,7 +37,9 @@ async def claim(
 ) -> StoredRequest | None:
     """Reserve ``key`` for this request. Returns None when the claim is ours,
     else what an earlier request with the same key left (finished or not)."""
-    await conn.execute(sa.delete(t).where(t.c.owner == owner, t.c.key == key, t.c.expires_at < now_ms))
+    await conn.execute(
+        sa.delete(t).where(t.c.owner == owner, t.c.key == key, t.c.expires_at < now_ms)
+    )
     stmt = (
         insert_for(kind, t)
         .values(
@@ -56,8 +58,9 @@ async def claim(
         return None
     row = (
         await conn.execute(
-            sa.select(t.c.request_hash, t.c.status_code, t.c.response_headers, t.c.response_body)
-            .where(t.c.owner == owner, t.c.key == key)
+            sa.select(
+                t.c.request_hash, t.c.status_code, t.c.response_headers, t.c.response_body
+            ).where(t.c.owner == owner, t.c.key == key)
         )
     ).one()
     return StoredRequest(row.request_hash, row.status_code, row.response_headers, row.response_body)

@@ -127,9 +127,7 @@ access_tokens = sa.Table(
     _org(),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE")),
-    sa.Column(
-        "client_id", sa.String(40), sa.ForeignKey("service_clients.id", ondelete="CASCADE")
-    ),
+    sa.Column("client_id", sa.String(40), sa.ForeignKey("service_clients.id", ondelete="CASCADE")),
     sa.Column("scopes", JSONType, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("expires_at", Millis, nullable=False, index=True),

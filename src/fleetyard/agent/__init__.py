@@ -1,0 +1,1 @@
+"""The device agent (`yard agent`): runs on each machine of a fleet."""

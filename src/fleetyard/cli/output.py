@@ -1,0 +1,171 @@
+"""Everything `yard` shows on a terminal goes through :class:`Output`.
+
+Commands never print: they hand a view (see :mod:`fleetyard.cli.views`) and
+the raw data to ``Output``, which picks the shape. For people that is a
+table, a key/value panel or a sentence on stdout; with ``--json`` it is one
+JSON document on stdout and nothing else there. Warnings, prompts and errors
+go to stderr in both modes, so ``yard … --json | jq`` always gets clean input.
+
+Errors are one line, ``error: <message> (code: <code>, request id: <id>)``,
+or ``{"error": {...}}`` on one line with ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from fleetyard.cli.views import RecordView, TableView
+
+JSONValue = Any
+"""Anything :func:`to_jsonable` turns into plain JSON data."""
+
+
+def to_jsonable(data: object) -> JSONValue:
+    """Plain JSON data from models, lists of models and mappings."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, Mapping):
+        return {str(key): to_jsonable(value) for key, value in data.items()}
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        return [to_jsonable(item) for item in data]
+    return data
+
+
+class Output:
+    """The terminal of one `yard` run: a stdout and a stderr rich console.
+
+    Tests pass consoles that write to a buffer, or let ``CliRunner`` swap
+    ``sys.stdout``/``sys.stderr`` (the default consoles look them up on each
+    write).
+    """
+
+    def __init__(
+        self,
+        stdout: Console | None = None,
+        stderr: Console | None = None,
+        *,
+        json: bool = False,
+    ) -> None:
+        self.stdout = stdout or Console(highlight=False)
+        self.stderr = stderr or Console(stderr=True, highlight=False)
+        self.json = json
+
+    # -- results ----------------------------------------------------------------
+
+    def table(self, view: TableView, data: object) -> None:
+        """A list: a table for people, a JSON array with ``--json``."""
+        if self.json:
+            self._json_document(to_jsonable(data))
+            return
+        if not view.rows:
+            self.stdout.print(Text(view.empty, style="dim"), soft_wrap=True)
+            return
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in view.columns:
+            table.add_column(column, overflow="fold")
+        for row in view.rows:
+            table.add_row(*(Text(cell) for cell in row))
+        self.stdout.print(table)
+
+    def record(self, view: RecordView, data: object) -> None:
+        """One object: a key/value panel for people, a JSON object with ``--json``."""
+        if self.json:
+            self._json_document(to_jsonable(data))
+            return
+        self.stdout.print(_panel(view))
+
+    def message(self, text: str, data: object) -> None:
+        """The outcome of an action: a sentence for people, ``data`` with ``--json``."""
+        if self.json:
+            self._json_document(to_jsonable(data))
+            return
+        self.stdout.print(Text(text), soft_wrap=True)
+
+    def secret(self, view: RecordView, data: object, secret: str) -> None:
+        """A new credential whose secret is shown this once and never again."""
+        if self.json:
+            self._json_document(to_jsonable(data))
+        else:
+            self.stdout.print(_panel(view))
+            self.stdout.print(Text.assemble(("Secret: ", "bold"), secret), soft_wrap=True)
+        self.warning("the secret is shown only this once; store it now, it cannot be read again")
+
+    def line(self, text: str) -> None:
+        """A plain line on stdout (``--version``)."""
+        self.stdout.print(Text(text), soft_wrap=True)
+
+    # -- stderr -----------------------------------------------------------------
+
+    def warning(self, text: str) -> None:
+        self.stderr.print(Text.assemble(("warning:", "bold yellow"), " ", text), soft_wrap=True)
+
+    def error(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        request_id: str | None = None,
+        status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One line on stderr that names the problem code.
+
+        With ``--json`` the line is ``{"error": details}``; ``details`` is the
+        problem document when the server sent one.
+        """
+        if self.json:
+            body = dict(details) if details is not None else {}
+            body.setdefault("code", code)
+            body.setdefault("detail", message)
+            if status is not None:
+                body.setdefault("status", status)
+            if request_id is not None:
+                body.setdefault("request_id", request_id)
+            text = json.dumps({"error": to_jsonable(body)}, ensure_ascii=False)
+            self.stderr.file.write(text + "\n")
+            self.stderr.file.flush()
+            return
+        notes = []
+        if code:
+            notes.append(f"code: {code}")
+        elif status is not None:
+            notes.append(f"status: {status}")
+        if request_id:
+            notes.append(f"request id: {request_id}")
+        suffix = f" ({', '.join(notes)})" if notes else ""
+        line = Text.assemble(("error:", "bold red"), " ", message + suffix)
+        self.stderr.print(line, soft_wrap=True)
+
+    def prompt(self, text: str, *, hide_input: bool = False) -> str:
+        """Ask for a value on stderr (stdout stays clean for ``--json``)."""
+        value: str = typer.prompt(text, hide_input=hide_input, err=True)
+        return value
+
+    def confirm(self, text: str) -> bool:
+        """Ask yes/no on stderr; no is the default."""
+        return bool(typer.confirm(text, default=False, err=True))
+
+    # -- internals --------------------------------------------------------------
+
+    def _json_document(self, data: JSONValue) -> None:
+        # Written raw: rich would wrap long lines and highlight.
+        self.stdout.file.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        self.stdout.file.flush()
+
+
+def _panel(view: RecordView) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in view.fields:
+        grid.add_row(Text(label), Text(value))
+    return Panel(grid, title=Text(view.title), title_align="left", expand=False)

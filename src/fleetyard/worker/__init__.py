@@ -1,0 +1,1 @@
+"""The worker (`yard worker`): runs user processor code against the SDK."""
