@@ -6,7 +6,7 @@ table, a key/value panel or a sentence on stdout; with ``--json`` it is one
 JSON document on stdout and nothing else there. Warnings, prompts and errors
 go to stderr in both modes, so ``yard … --json | jq`` always gets clean input.
 
-Errors are one line, ``error: <message> (code: <code>, request id: <id>)``,
+Errors are one line, ``error: <message> (code: <code>) [request id: <id>]``,
 or ``{"error": {...}}`` on one line with ``--json``.
 """
 
@@ -74,7 +74,12 @@ class Output:
             table.add_column(column, overflow="fold")
         for row in view.rows:
             table.add_row(*(Text(cell) for cell in row))
-        self.stdout.print(table)
+        # rich pads the last column; trailing blanks only get in the way of grep and diff.
+        with self.stdout.capture() as captured:
+            self.stdout.print(table)
+        lines = captured.get().splitlines()
+        self.stdout.file.write("".join(line.rstrip() + "\n" for line in lines))
+        self.stdout.file.flush()
 
     def record(self, view: RecordView, data: object) -> None:
         """One object: a key/value panel for people, a JSON object with ``--json``."""
@@ -134,16 +139,15 @@ class Output:
             self.stderr.file.write(text + "\n")
             self.stderr.file.flush()
             return
-        notes = []
+        # "(code: X)" stays a fixed token scripts can grep; the request id follows it.
+        line = message
         if code:
-            notes.append(f"code: {code}")
+            line += f" (code: {code})"
         elif status is not None:
-            notes.append(f"status: {status}")
+            line += f" (status: {status})"
         if request_id:
-            notes.append(f"request id: {request_id}")
-        suffix = f" ({', '.join(notes)})" if notes else ""
-        line = Text.assemble(("error:", "bold red"), " ", message + suffix)
-        self.stderr.print(line, soft_wrap=True)
+            line += f" [request id: {request_id}]"
+        self.stderr.print(Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True)
 
     def prompt(self, text: str, *, hide_input: bool = False) -> str:
         """Ask for a value on stderr (stdout stays clean for ``--json``)."""

@@ -9,7 +9,6 @@ in-process transport).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -70,14 +69,15 @@ class Session:
     profile: str | None = None
     base_url: str | None = None
     api_key: str | None = None
+    _client: Client | None = None
     _clients: list[tuple[ClientOptions, Client]] = field(default_factory=list)
 
     @property
     def client(self) -> Client:
         """The client the global options describe, built on first use."""
-        if not self._clients:
-            self.connect(self.client_options())
-        return self._clients[0][1]
+        if self._client is None:
+            self._client = self.connect(self.client_options())
+        return self._client
 
     def client_options(self) -> ClientOptions:
         return ClientOptions(
@@ -94,23 +94,17 @@ class Session:
         self._clients.append((options, client))
         return client
 
-    def server_url(self) -> str | None:
+    def server_url(self) -> str:
         """The URL the latest client talks to, to name it when it cannot be reached."""
-        if not self._clients:
-            return self.base_url
-        options, client = self._clients[-1]
-        url = getattr(client, "base_url", None)
-        if url:
-            return str(url)
-        profile = config.get_profile(config.resolve_profile_name(options.profile)) or {}
-        return options.base_url or os.environ.get("FLEETYARD_URL") or profile.get("base_url")
+        options = self._clients[-1][0] if self._clients else self.client_options()
+        # The SDK's own resolution (argument > env > profile), so this is the URL it used.
+        return config.server_url(options.base_url, options.profile)
 
     def close(self) -> None:
         for _, client in self._clients:
-            close = getattr(client, "close", None)
-            if callable(close):
-                close()
+            client.close()
         self._clients.clear()
+        self._client = None
 
     def _keep_tokens(self, tokens: TokenResponse) -> None:
         config.update_tokens(config.resolve_profile_name(self.profile), tokens)

@@ -252,8 +252,6 @@ def system_record(info: SystemInfo) -> RecordView:
 def profiles_table(profiles: Sequence[ProfileEntry]) -> TableView:
     return TableView(
         columns=("DEFAULT", "NAME", "URL", "AUTH"),
-        rows=[
-            ("*" if p.default else "", p.name, text(p.base_url), text(p.auth)) for p in profiles
-        ],
+        rows=[("*" if p.default else "", p.name, text(p.base_url), text(p.auth)) for p in profiles],
         empty="No profiles yet: run `yard login`.",
     )

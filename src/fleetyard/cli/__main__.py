@@ -1,0 +1,5 @@
+"""``python -m fleetyard.cli``: the same as ``yard``."""
+
+from fleetyard.cli.main import main
+
+main()

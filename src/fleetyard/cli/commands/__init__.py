@@ -1,0 +1,1 @@
+"""One module per command group; each calls the SDK and hands results to the output."""
