@@ -87,7 +87,9 @@ class Settings:
             for name in ("api_key", "access_token", "refresh_token", "client_secret")
             if getattr(self, name)
         ]
-        return f"Settings(base_url={self.base_url!r}, profile={self.profile!r}, credentials={kinds})"
+        return (
+            f"Settings(base_url={self.base_url!r}, profile={self.profile!r}, credentials={kinds})"
+        )
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:

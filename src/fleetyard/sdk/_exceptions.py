@@ -4,7 +4,7 @@
 
     FleetyardError                      anything raised by this SDK on purpose
     ├── ConfigError                     bad or missing configuration (profile, config file)
-    └── APIError                        talking to the API failed: .status .code .request_id .problem
+    └── APIError                        a call failed: .status .code .request_id .problem
         ├── APIConnectionError          no usable answer (DNS, refused, reset, TLS…)
         │   └── APITimeoutError         …because a timeout expired
         ├── APIResponseValidationError  a 2xx answer that does not match the expected model
@@ -142,7 +142,9 @@ class APIConnectionError(APIError):
             print("is the server running?")
     """
 
-    def __init__(self, message: str = "Connection error.", *, request: httpx2.Request | None) -> None:
+    def __init__(
+        self, message: str = "Connection error.", *, request: httpx2.Request | None
+    ) -> None:
         super().__init__(message, request=request)
 
 
@@ -157,7 +159,9 @@ class APITimeoutError(APIConnectionError):
             ...
     """
 
-    def __init__(self, message: str = "Request timed out.", *, request: httpx2.Request | None) -> None:
+    def __init__(
+        self, message: str = "Request timed out.", *, request: httpx2.Request | None
+    ) -> None:
         super().__init__(message, request=request)
 
 
@@ -179,7 +183,7 @@ class APIResponseValidationError(APIError):
             message,
             status=response.status_code,
             request_id=response.headers.get(REQUEST_ID_HEADER),
-            request=response.request,
+            request=_request_of(response),
         )
         self.response = response
 
@@ -214,7 +218,7 @@ class APIStatusError(APIError):
             code=code,
             request_id=request_id,
             problem=problem,
-            request=response.request,
+            request=_request_of(response),
         )
         self.response = response
 
@@ -354,6 +358,13 @@ class InternalServerError(APIStatusError):
     """
 
 
+def _request_of(response: httpx2.Response) -> httpx2.Request | None:
+    try:
+        return response.request
+    except RuntimeError:  # a response built by hand, without its request
+        return None
+
+
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -393,7 +404,9 @@ def error_class(status: int, code: str | None) -> type[APIStatusError]:
 def error_from_response(response: httpx2.Response) -> APIStatusError:
     """Turn an error answer (already read) into the right exception, whatever its body."""
     problem, code, summary = _read_error_body(response)
-    request_id = response.headers.get(REQUEST_ID_HEADER) or (problem.request_id if problem else None)
+    request_id = response.headers.get(REQUEST_ID_HEADER) or (
+        problem.request_id if problem else None
+    )
     reason = response.reason_phrase or "Error"
     message = f"{response.status_code} {code or reason}"
     if summary and summary not in (reason, f"{response.status_code} {reason}"):

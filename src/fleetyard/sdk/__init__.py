@@ -1,0 +1,100 @@
+"""The Fleetyard Python SDK: ``Client``, ``AsyncClient``, their resources, errors and config.
+
+Most code imports from :mod:`fleetyard` directly; this package adds the
+pieces the CLI and advanced users need (profile files, pagers, raw responses).
+
+Example::
+
+    from fleetyard import Client
+
+    with Client() as client:  # settings from env or ~/.config/fleetyard/config.toml
+        print(client.account.whoami().org.name)
+"""
+
+from fleetyard.sdk._base_client import USER_AGENT, TokenCallback
+from fleetyard.sdk._client import AsyncClient, Client
+from fleetyard.sdk._config import (
+    DEFAULT_BASE_URL,
+    Settings,
+    config_path,
+    delete_profile,
+    load_config,
+    load_profile,
+    resolve_settings,
+    save_profile,
+    set_default_profile,
+)
+from fleetyard.sdk._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    ConflictError,
+    FleetyardError,
+    IdempotencyKeyMismatchError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    RateLimitError,
+    TokenExpiredError,
+    UnprocessableEntityError,
+)
+from fleetyard.sdk._pagination import AsyncPager, SyncPager
+from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawResponse
+from fleetyard.sdk._response import RawResponse
+from fleetyard.sdk._retry import RetryPolicy, parse_retry_after, retry_delay
+from fleetyard.sdk._types import NOT_GIVEN, NotGiven, ReadOptions, TimeoutTypes, WriteOptions
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "USER_AGENT",
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncClientWithRawResponse",
+    "AsyncPager",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ClientWithRawResponse",
+    "ConfigError",
+    "ConflictError",
+    "FleetyardError",
+    "IdempotencyKeyMismatchError",
+    "InternalServerError",
+    "NotFoundError",
+    "NotGiven",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "RateLimitError",
+    "RawResponse",
+    "ReadOptions",
+    "RetryPolicy",
+    "Settings",
+    "SyncPager",
+    "TimeoutTypes",
+    "TokenCallback",
+    "TokenExpiredError",
+    "UnprocessableEntityError",
+    "WriteOptions",
+    "config_path",
+    "delete_profile",
+    "load_config",
+    "load_profile",
+    "parse_retry_after",
+    "resolve_settings",
+    "retry_delay",
+    "save_profile",
+    "set_default_profile",
+]

@@ -1,0 +1,391 @@
+"""``Client`` and ``AsyncClient``: the shared core plus the I/O, blocking or awaited.
+
+All behaviour lives in :class:`~fleetyard.sdk._base_client.BaseClient` and the
+resources' operation builders. The two classes here only own an HTTP client
+and perform the steps a flow asks for (send, sleep, lock), which is why they
+look so alike and must stay that small.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from functools import cached_property
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import anyio
+import httpx2
+
+from fleetyard.sdk._base_client import BaseClient, TokenCallback
+from fleetyard.sdk._flow import Action, Exclusive, Flow, Send, Sleep
+from fleetyard.sdk._operation import RequestSpec
+from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawResponse
+from fleetyard.sdk._retry import RetryPolicy
+from fleetyard.sdk._types import TimeoutTypes
+from fleetyard.sdk.resources.account import Account, AsyncAccount
+from fleetyard.sdk.resources.auth import AsyncAuth, Auth
+from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
+from fleetyard.sdk.resources.members import AsyncMembers, Members
+from fleetyard.sdk.resources.sites import AsyncSites, Sites
+from fleetyard.sdk.resources.system import AsyncSystem, System
+from fleetyard.sdk.resources.users import AsyncUsers, Users
+
+__all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "AsyncClient", "Client"]
+
+T = TypeVar("T")
+C = TypeVar("C", bound="Client")
+AC = TypeVar("AC", bound="AsyncClient")
+
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_TIMEOUT = 30.0
+
+
+def _build_request(http: httpx2.Client | httpx2.AsyncClient, spec: RequestSpec) -> httpx2.Request:
+    # build_request merges the http client's own defaults (headers, cookies) under ours.
+    return http.build_request(
+        spec.method,
+        spec.url,
+        params=spec.params,
+        headers=spec.headers,
+        json=spec.json,
+        content=spec.content,
+        timeout=spec.timeout,
+    )
+
+
+class Client(BaseClient):
+    """The Fleetyard API, blocking. Safe to share between threads.
+
+    Settings come from the arguments, then the environment (``FLEETYARD_URL``,
+    ``FLEETYARD_API_KEY``, ``FLEETYARD_PROFILE``), then the profile in
+    ``~/.config/fleetyard/config.toml``. Pass one kind of credentials: an
+    ``api_key``; an ``access_token`` and/or ``refresh_token`` (renewed shortly
+    before expiry and once on ``token_expired``, each new set reported to
+    ``on_tokens``); or ``client_id`` + ``client_secret`` (tokens fetched when
+    first needed and again on expiry). ``transport`` replaces the network
+    (ASGI in-process, mocks, mTLS); ``http_client`` brings a configured
+    :class:`httpx2.Client`, which the caller keeps ownership of.
+
+    Example::
+
+        with fleetyard.Client("fy_live_...", base_url="https://yard.example") as client:
+            for site in client.sites.list():
+                print(site.id, site.name)
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        profile: str | None = None,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        transport: httpx2.BaseTransport | None = None,
+        http_client: httpx2.Client | None = None,
+        on_tokens: TokenCallback | None = None,
+    ) -> None:
+        if transport is not None and http_client is not None:
+            raise ValueError("pass transport= or http_client=, not both")
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            profile=profile,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            retry=retry,
+            timeout=timeout,
+            on_tokens=on_tokens,
+        )
+        self._owns_http = http_client is None
+        self._http_client = (
+            http_client
+            if http_client is not None
+            else httpx2.Client(transport=transport, timeout=timeout)
+        )
+        self._lock = threading.Lock()
+        # Seam for tests: retries sleep through this.
+        self._sleep: Callable[[float], None] = time.sleep
+
+    # -- resources -------------------------------------------------------------
+
+    @cached_property
+    def system(self) -> System:
+        """Server information and health: :class:`~fleetyard.sdk.resources.system.System`."""
+        return System(self)
+
+    @cached_property
+    def account(self) -> Account:
+        """The caller's account, API keys, service clients and TOTP."""
+        return Account(self)
+
+    @cached_property
+    def auth(self) -> Auth:
+        """Log in and out, refresh tokens, client-credentials grants."""
+        return Auth(self)
+
+    @cached_property
+    def users(self) -> Users:
+        """The organisation's users."""
+        return Users(self)
+
+    @cached_property
+    def sites(self) -> Sites:
+        """The organisation's sites."""
+        return Sites(self)
+
+    def members(self, site_id: str) -> Members:
+        """The members of one site.
+
+        Example::
+
+            client.members("site_01…").add("usr_01…", role="viewer")
+        """
+        return Members(self, site_id)
+
+    @cached_property
+    def http(self) -> RawHTTP:
+        """Any route, with this client's base URL, auth, retries and errors.
+
+        Example::
+
+            response = client.http.get("/v1/anything", params={"limit": 5})
+        """
+        return RawHTTP(self)
+
+    @cached_property
+    def with_raw_response(self) -> ClientWithRawResponse:
+        """The same resources, answering :class:`~fleetyard.sdk.RawResponse` (status, headers).
+
+        Example::
+
+            raw = client.with_raw_response.sites.get("site_01…")
+            print(raw.headers["ETag"], raw.parse().name)
+        """
+        return ClientWithRawResponse(self)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool (unless it came from ``http_client=``).
+
+        Example::
+
+            client = fleetyard.Client()
+            try:
+                client.system.health()
+            finally:
+                client.close()
+        """
+        if self._owns_http:
+            self._http_client.close()
+
+    def __enter__(self: C) -> C:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- performing flows --------------------------------------------------------
+
+    def _drive(self, flow: Flow[T]) -> T:
+        reply: object = None
+        error: Exception | None = None
+        while True:
+            try:
+                action = flow.send(reply) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            reply, error = None, None
+            try:
+                reply = self._perform(action)
+            except Exception as exc:  # handed to the flow, which decides
+                error = exc
+
+    def _perform(self, action: Action) -> object:
+        if isinstance(action, Send):
+            return self._http_client.send(_build_request(self._http_client, action.request))
+        if isinstance(action, Sleep):
+            self._sleep(action.seconds)
+            return None
+        if isinstance(action, Exclusive):
+            with self._lock:
+                return self._drive(action.flow)
+        raise TypeError(f"unknown action {action!r}")
+
+
+class AsyncClient(BaseClient):
+    """The Fleetyard API for ``async`` code (asyncio or trio): the twin of :class:`Client`.
+
+    Same arguments, same resources, same behaviour; methods are awaited and
+    lists iterate with ``async for``.
+
+    Example::
+
+        async with fleetyard.AsyncClient("fy_live_...") as client:
+            async for site in client.sites.list():
+                print(site.id, site.name)
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        profile: str | None = None,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        on_tokens: TokenCallback | None = None,
+    ) -> None:
+        if transport is not None and http_client is not None:
+            raise ValueError("pass transport= or http_client=, not both")
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            profile=profile,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            retry=retry,
+            timeout=timeout,
+            on_tokens=on_tokens,
+        )
+        self._owns_http = http_client is None
+        self._http_client = (
+            http_client
+            if http_client is not None
+            else httpx2.AsyncClient(transport=transport, timeout=timeout)
+        )
+        self._lock = anyio.Lock()
+        # Seam for tests: retries sleep through this.
+        self._sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
+
+    # -- resources -------------------------------------------------------------
+
+    @cached_property
+    def system(self) -> AsyncSystem:
+        """Server information and health."""
+        return AsyncSystem(self)
+
+    @cached_property
+    def account(self) -> AsyncAccount:
+        """The caller's account, API keys, service clients and TOTP."""
+        return AsyncAccount(self)
+
+    @cached_property
+    def auth(self) -> AsyncAuth:
+        """Log in and out, refresh tokens, client-credentials grants."""
+        return AsyncAuth(self)
+
+    @cached_property
+    def users(self) -> AsyncUsers:
+        """The organisation's users."""
+        return AsyncUsers(self)
+
+    @cached_property
+    def sites(self) -> AsyncSites:
+        """The organisation's sites."""
+        return AsyncSites(self)
+
+    def members(self, site_id: str) -> AsyncMembers:
+        """The members of one site.
+
+        Example::
+
+            await client.members("site_01…").add("usr_01…", role="viewer")
+        """
+        return AsyncMembers(self, site_id)
+
+    @cached_property
+    def http(self) -> AsyncRawHTTP:
+        """Any route, with this client's base URL, auth, retries and errors.
+
+        Example::
+
+            response = await client.http.get("/v1/anything")
+        """
+        return AsyncRawHTTP(self)
+
+    @cached_property
+    def with_raw_response(self) -> AsyncClientWithRawResponse:
+        """The same resources, answering :class:`~fleetyard.sdk.RawResponse` (status, headers).
+
+        Example::
+
+            raw = await client.with_raw_response.sites.get("site_01…")
+        """
+        return AsyncClientWithRawResponse(self)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the connection pool (unless it came from ``http_client=``).
+
+        Example::
+
+            client = fleetyard.AsyncClient()
+            try:
+                await client.system.health()
+            finally:
+                await client.close()
+        """
+        if self._owns_http:
+            await self._http_client.aclose()
+
+    async def __aenter__(self: AC) -> AC:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- performing flows --------------------------------------------------------
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        reply: object = None
+        error: Exception | None = None
+        while True:
+            try:
+                action = flow.send(reply) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            reply, error = None, None
+            try:
+                reply = await self._perform(action)
+            except Exception as exc:  # handed to the flow, which decides
+                error = exc
+
+    async def _perform(self, action: Action) -> object:
+        if isinstance(action, Send):
+            return await self._http_client.send(_build_request(self._http_client, action.request))
+        if isinstance(action, Sleep):
+            await self._sleep(action.seconds)
+            return None
+        if isinstance(action, Exclusive):
+            async with self._lock:
+                return await self._drive(action.flow)
+        raise TypeError(f"unknown action {action!r}")

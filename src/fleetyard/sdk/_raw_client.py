@@ -1,0 +1,135 @@
+"""``client.with_raw_response``: every resource again, answering :class:`RawResponse`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from fleetyard.sdk.resources.account import (
+    Account,
+    AccountWithRawResponse,
+    AsyncAccount,
+    AsyncAccountWithRawResponse,
+)
+from fleetyard.sdk.resources.auth import (
+    AsyncAuth,
+    AsyncAuthWithRawResponse,
+    Auth,
+    AuthWithRawResponse,
+)
+from fleetyard.sdk.resources.members import (
+    AsyncMembers,
+    AsyncMembersWithRawResponse,
+    Members,
+    MembersWithRawResponse,
+)
+from fleetyard.sdk.resources.sites import (
+    AsyncSites,
+    AsyncSitesWithRawResponse,
+    Sites,
+    SitesWithRawResponse,
+)
+from fleetyard.sdk.resources.system import (
+    AsyncSystem,
+    AsyncSystemWithRawResponse,
+    System,
+    SystemWithRawResponse,
+)
+from fleetyard.sdk.resources.users import (
+    AsyncUsers,
+    AsyncUsersWithRawResponse,
+    Users,
+    UsersWithRawResponse,
+)
+
+if TYPE_CHECKING:
+    from fleetyard.sdk._client import AsyncClient, Client
+
+__all__ = ["AsyncClientWithRawResponse", "ClientWithRawResponse"]
+
+
+class ClientWithRawResponse:
+    """The resources of a :class:`~fleetyard.Client`, answering :class:`RawResponse`.
+
+    Same calls, same state (credentials, connection pool); only the answers
+    differ. Errors still raise.
+
+    Example::
+
+        raw = client.with_raw_response.sites.create("Depot")
+        print(raw.status_code, raw.headers.get("Idempotent-Replayed"), raw.parse().id)
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @cached_property
+    def system(self) -> SystemWithRawResponse:
+        """Raw-response ``client.system``."""
+        return SystemWithRawResponse(System(self._client, raw=True))
+
+    @cached_property
+    def account(self) -> AccountWithRawResponse:
+        """Raw-response ``client.account``."""
+        return AccountWithRawResponse(Account(self._client, raw=True))
+
+    @cached_property
+    def auth(self) -> AuthWithRawResponse:
+        """Raw-response ``client.auth``."""
+        return AuthWithRawResponse(Auth(self._client, raw=True))
+
+    @cached_property
+    def users(self) -> UsersWithRawResponse:
+        """Raw-response ``client.users``."""
+        return UsersWithRawResponse(Users(self._client, raw=True))
+
+    @cached_property
+    def sites(self) -> SitesWithRawResponse:
+        """Raw-response ``client.sites``."""
+        return SitesWithRawResponse(Sites(self._client, raw=True))
+
+    def members(self, site_id: str) -> MembersWithRawResponse:
+        """Raw-response ``client.members(site_id)``."""
+        return MembersWithRawResponse(Members(self._client, site_id, raw=True))
+
+
+class AsyncClientWithRawResponse:
+    """The resources of an :class:`~fleetyard.AsyncClient`, answering :class:`RawResponse`.
+
+    Example::
+
+        raw = await client.with_raw_response.sites.get("site_01…")
+        print(raw.headers["ETag"])
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @cached_property
+    def system(self) -> AsyncSystemWithRawResponse:
+        """Raw-response ``client.system``."""
+        return AsyncSystemWithRawResponse(AsyncSystem(self._client, raw=True))
+
+    @cached_property
+    def account(self) -> AsyncAccountWithRawResponse:
+        """Raw-response ``client.account``."""
+        return AsyncAccountWithRawResponse(AsyncAccount(self._client, raw=True))
+
+    @cached_property
+    def auth(self) -> AsyncAuthWithRawResponse:
+        """Raw-response ``client.auth``."""
+        return AsyncAuthWithRawResponse(AsyncAuth(self._client, raw=True))
+
+    @cached_property
+    def users(self) -> AsyncUsersWithRawResponse:
+        """Raw-response ``client.users``."""
+        return AsyncUsersWithRawResponse(AsyncUsers(self._client, raw=True))
+
+    @cached_property
+    def sites(self) -> AsyncSitesWithRawResponse:
+        """Raw-response ``client.sites``."""
+        return AsyncSitesWithRawResponse(AsyncSites(self._client, raw=True))
+
+    def members(self, site_id: str) -> AsyncMembersWithRawResponse:
+        """Raw-response ``client.members(site_id)``."""
+        return AsyncMembersWithRawResponse(AsyncMembers(self._client, site_id, raw=True))

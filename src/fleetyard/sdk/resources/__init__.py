@@ -1,0 +1,39 @@
+"""The API's resources, one module per concept, each with a sync and an async class.
+
+They are reached through a client (``client.sites``, ``client.members(site_id)``),
+not constructed directly.
+"""
+
+from fleetyard.sdk.resources.account import Account, AsyncAccount
+from fleetyard.sdk.resources.api_keys import ApiKeys, AsyncApiKeys
+from fleetyard.sdk.resources.auth import AsyncAuth, Auth
+from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
+from fleetyard.sdk.resources.members import AsyncMembers, Members
+from fleetyard.sdk.resources.service_clients import AsyncServiceClients, ServiceClients
+from fleetyard.sdk.resources.sites import AsyncSites, Sites
+from fleetyard.sdk.resources.system import AsyncSystem, System
+from fleetyard.sdk.resources.totp import AsyncTotp, Totp
+from fleetyard.sdk.resources.users import AsyncUsers, Users
+
+__all__ = [
+    "Account",
+    "ApiKeys",
+    "AsyncAccount",
+    "AsyncApiKeys",
+    "AsyncAuth",
+    "AsyncMembers",
+    "AsyncRawHTTP",
+    "AsyncServiceClients",
+    "AsyncSites",
+    "AsyncSystem",
+    "AsyncTotp",
+    "AsyncUsers",
+    "Auth",
+    "Members",
+    "RawHTTP",
+    "ServiceClients",
+    "Sites",
+    "System",
+    "Totp",
+    "Users",
+]

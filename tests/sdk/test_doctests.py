@@ -1,0 +1,17 @@
+"""The examples in the SDK's docstrings run and stay true."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from fleetyard.sdk import _config, _exceptions, _operation, _retry
+
+
+@pytest.mark.parametrize("module", [_config, _exceptions, _operation, _retry], ids=str)
+def test_doctests(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
