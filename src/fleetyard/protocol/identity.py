@@ -13,17 +13,40 @@ from fleetyard.protocol.scopes import ScopeError, parse_scopes
 
 Name = Field(min_length=1, max_length=200)
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+
+
+def _encodable(value: str) -> bool:
+    # Lone surrogates ("\ud800") survive JSON decoding but no database can store them.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_email(value: str) -> str:
     # A light check on purpose: the real proof of an address is a delivered invite.
-    if len(value) > 320 or not _EMAIL.match(value):
+    if len(value) > 320 or not _EMAIL.match(value) or not _encodable(value):
         raise ValueError("not an email address")
     return value.lower()
 
 
 EmailStr = Annotated[str, AfterValidator(_check_email)]
+
+
+def _check_text(value: str) -> str:
+    # NUL cannot be stored in PostgreSQL text; refusing it here keeps it a 422.
+    if "\x00" in value or not _encodable(value):
+        raise ValueError("must not contain NUL characters or lone surrogates")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_check_text)]
+"""Free text (names, descriptions) as the server can store it."""
+
+ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+"""An id sent in a body (``site_ids``, ``user_id``)."""
 
 
 def _check_scopes(value: list[str]) -> list[str]:
@@ -73,16 +96,16 @@ class UserCreate(RequestModel):
     """Create (invite) a user. Without a password, the user cannot log in yet."""
 
     email: EmailStr
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     password: str | None = Field(default=None, min_length=8, max_length=200)
     role: UserRole = UserRole.MEMBER
-    site_ids: list[str] = []
+    site_ids: list[ResourceId] = Field(default=[], max_length=1000)
 
 
 class UserSites(RequestModel):
     """Sites to add a user to, or to remove them from."""
 
-    site_ids: list[str] = Field(min_length=1, max_length=1000)
+    site_ids: list[ResourceId] = Field(min_length=1, max_length=1000)
 
 
 class Site(ResponseModel):
@@ -97,13 +120,13 @@ class Site(ResponseModel):
 
 
 class SiteCreate(RequestModel):
-    name: str = Name
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text = Name
+    description: Text | None = Field(default=None, max_length=2000)
 
 
 class SiteUpdate(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
 
 
 class MemberRole(StrEnum):
@@ -123,7 +146,7 @@ class SiteMember(ResponseModel):
 
 
 class MemberAdd(RequestModel):
-    user_id: str
+    user_id: ResourceId
     role: MemberRole = MemberRole.OPERATOR
 
 
@@ -149,7 +172,7 @@ class ApiKeyCreated(ApiKey):
 
 
 class ApiKeyCreate(RequestModel):
-    name: str = Name
+    name: Text = Name
     scopes: list[str] = Field(min_length=1, max_length=100)
     environment: KeyEnvironment = KeyEnvironment.LIVE
     expires_at: Timestamp | None = None
@@ -228,7 +251,7 @@ class ServiceClientCreated(ServiceClient):
 
 
 class ServiceClientCreate(RequestModel):
-    name: str = Name
+    name: Text = Name
     scopes: list[str] = Field(min_length=1, max_length=100)
 
     _scopes = field_validator("scopes")(_check_scopes)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from fleetyard._version import __version__
+from fleetyard.protocol.errors import PROBLEM_CONTENT_TYPE
 from fleetyard.server.api.idempotency import IdempotencyMiddleware
 from fleetyard.server.api.middleware import BodyMiddleware, RequestContextMiddleware
 from fleetyard.server.api.problems import install_problem_handlers
@@ -61,6 +63,7 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
         redoc_url=None,
     )
     install_problem_handlers(app)
+    _serve_problems_as_problem_json(app)
     for router in ROUTERS:
         app.include_router(router)
     # Added last = runs first: ids and versions, then the body, then idempotency.
@@ -68,3 +71,26 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
     app.add_middleware(BodyMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _serve_problems_as_problem_json(app: FastAPI) -> None:
+    """Document error answers under ``application/problem+json`` only.
+
+    FastAPI files a response model under the route's own media type too; error
+    bodies are never ``application/json``, so that entry would mislead clients.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[0] in "45" and PROBLEM_CONTENT_TYPE in content:
+                            content.pop("application/json", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -54,13 +54,16 @@ def serve(
     import uvicorn
 
     from fleetyard.server.app import create_app
+    from fleetyard.server.services.bootstrap import BootstrapError, check_bootstrap_key
 
     settings = load_settings(
         host=host, port=port, data_dir=data_dir, database_url=database_url, dev=dev or None
     )
     try:
         settings.ensure_safe()
-    except InsecureSettingsError as exc:
+        if settings.bootstrap_api_key is not None:
+            check_bootstrap_key(settings.bootstrap_api_key.get_secret_value())
+    except (InsecureSettingsError, BootstrapError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
 

@@ -129,6 +129,9 @@ access_tokens = sa.Table(
     sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE")),
     sa.Column("client_id", sa.String(40), sa.ForeignKey("service_clients.id", ondelete="CASCADE")),
     sa.Column("scopes", JSONType, nullable=False),
+    # The refresh-token family a user's token was issued from: logout and
+    # refresh-token reuse revoke the family's access tokens with it.
+    sa.Column("family_id", sa.String(40), index=True),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("expires_at", Millis, nullable=False, index=True),
     sa.Column("revoked_at", Millis),

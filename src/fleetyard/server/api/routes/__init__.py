@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fleetyard.server.api.routes import system
+from fleetyard.server.api.routes import account, auth, members, sites, system, users
 
-ROUTERS: list[APIRouter] = [system.router]
+ROUTERS: list[APIRouter] = [
+    system.router,
+    auth.router,
+    account.router,
+    users.router,
+    sites.router,
+    members.router,
+]

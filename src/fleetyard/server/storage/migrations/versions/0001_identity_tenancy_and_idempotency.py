@@ -129,6 +129,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("family_id", sa.String(length=40), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.Column("revoked_at", sa.BigInteger(), nullable=True),
@@ -157,6 +158,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_access_tokens_expires_at"), ["expires_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_access_tokens_family_id"), ["family_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_access_tokens_org_id"), ["org_id"], unique=False)
 
     op.create_table(
@@ -274,6 +276,7 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     with op.batch_alter_table("access_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_tokens_org_id"))
+        batch_op.drop_index(batch_op.f("ix_access_tokens_family_id"))
         batch_op.drop_index(batch_op.f("ix_access_tokens_expires_at"))
 
     op.drop_table("access_tokens")

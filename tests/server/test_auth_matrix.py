@@ -1,0 +1,137 @@
+"""Every /v1 route, enumerated from the app, against missing, expired, useless and foreign keys.
+
+A new route is covered the moment it is mounted: it must answer 401 without a
+token, ``token_expired`` to an expired key and 403 to a key with a useless
+scope, unless it is listed below as public or open to any authenticated
+caller. Ids of this organisation's resources must be 404 to another
+organisation's admin.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx2
+from fastapi.routing import iter_route_contexts
+
+from fleetyard.server.app import create_app
+from fleetyard.server.settings import Settings
+from tests.server.conftest import ClientFor
+from tests.server.helpers import create_other_org, make_key, make_site, make_user, ok
+
+PUBLIC = {
+    ("GET", "/v1/system/info"),
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/token"),
+}
+"""Routes that need no token at all."""
+
+ANY_AUTHENTICATED = {
+    ("GET", "/v1/account"),
+    ("GET", "/v1/account/version"),
+    ("GET", "/v1/sites"),  # filtered to the readable sites instead of refused
+    ("POST", "/v1/account/totp"),
+    ("POST", "/v1/account/totp/confirm"),
+    ("DELETE", "/v1/account/totp"),
+    ("POST", "/v1/auth/logout"),
+}
+"""Routes open to any valid credential, whatever its scopes."""
+
+
+def v1_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every mounted /v1 route, included routers flattened."""
+    app = create_app(Settings(dev=True))
+    found = {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)
+        if route.path is not None and route.path.startswith("/v1/")
+        for method in route.methods or ()
+    }
+    return sorted(found)
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "unknown_1"), path)
+
+
+def _send(client: httpx2.Client, method: str, path: str, body: Any) -> httpx2.Response:
+    if method in ("POST", "PATCH", "PUT"):
+        return client.request(method, path, json=body)
+    return client.request(method, path)
+
+
+def test_the_lists_name_real_routes() -> None:
+    routes = set(v1_routes())
+    assert PUBLIC - routes == set()
+    assert ANY_AUTHENTICATED - routes == set()
+
+
+def test_every_v1_route_enforces_authentication_and_scopes(
+    http: httpx2.Client, client_for: ClientFor, database_url: str
+) -> None:
+    site = make_site(http, "matrix")
+    user = make_user(http, "matrix@example.com", site_ids=[site["id"]], password=None)
+    key = make_key(http, ["site:*:read"])
+    client = ok(
+        http.post("/v1/account/service-clients", json={"name": "c", "scopes": ["site:*:read"]}),
+        201,
+    )
+    expired = make_key(http, ["*:*:admin"])
+    ok(http.post(f"/v1/account/api-keys/{expired['id']}/rotate", json={"grace_seconds": 0}))
+    useless = make_key(http, ["nothing:none:read"])
+    ids = {
+        "site_id": site["id"],
+        "user_id": user["id"],
+        "key_id": key["id"],
+        "client_id": client["id"],
+    }
+    bodies: dict[tuple[str, str], Any] = {
+        ("PATCH", "/v1/sites/{site_id}"): {"description": "changed"},
+        ("POST", "/v1/sites/{site_id}/members"): {"user_id": user["id"]},
+        ("POST", "/v1/users/{user_id}/sites"): {"site_ids": [site["id"]]},
+        ("POST", "/v1/users/{user_id}/sites/remove"): {"site_ids": [site["id"]]},
+    }
+    anonymous = client_for(None)
+    with_expired = client_for(expired["secret"])
+    with_useless = client_for(useless["secret"])
+    foreign = client_for(create_other_org(database_url)["key"])
+
+    wrong: list[str] = []
+
+    def check(label: str, response: httpx2.Response, status: int, code: str) -> None:
+        body = response.json() if response.content else {}
+        if response.status_code != status or body.get("code") != code:
+            wrong.append(
+                f"{label}: {response.status_code} {body.get('code')} (want {status} {code})"
+            )
+
+    for method, template in v1_routes():
+        path = _fill(template, ids)
+        body = bodies.get((method, template), {})
+        label = f"{method} {template}"
+        if (method, template) in PUBLIC:
+            continue
+        check(
+            f"{label} without a token", _send(anonymous, method, path, body), 401, "unauthenticated"
+        )
+        check(f"{label} expired key", _send(with_expired, method, path, body), 401, "token_expired")
+        if (method, template) in ANY_AUTHENTICATED:
+            response = _send(with_useless, method, path, body)
+            if response.status_code in (401, 403):
+                wrong.append(f"{label} refused a valid credential: {response.status_code}")
+        else:
+            check(
+                f"{label} useless scope",
+                _send(with_useless, method, path, body),
+                403,
+                "scope_insufficient",
+            )
+        if any(f"{{{name}}}" in template for name in ids):
+            check(f"{label} other org", _send(foreign, method, path, body), 404, "not_found")
+
+    assert wrong == []
+    # Nothing the other organisation tried changed this one.
+    assert ok(http.get(f"/v1/sites/{site['id']}"))["description"] is None
+    assert ok(http.get(f"/v1/users/{user['id']}"))["site_ids"] == [site["id"]]
