@@ -39,7 +39,7 @@ class BootstrapError(RuntimeError):
 
 
 def check_bootstrap_key(key: str) -> str:
-    """Return ``key`` if it can serve as the bootstrap admin key, else raise :class:`BootstrapError`."""
+    """``key`` if it can be the bootstrap admin key, else :class:`BootstrapError`."""
     if not security.is_api_key(key):
         raise BootstrapError(
             "FLEETYARD_BOOTSTRAP_API_KEY must start with fy_live_ or fy_test_ "
