@@ -45,6 +45,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
+    CHANNEL_NAME_INVALID = "channel_name_invalid"
+    PAYLOAD_INVALID = "payload_invalid"
+    JSON_SCHEMA_INVALID = "json_schema_invalid"
     INTERNAL_ERROR = "internal_error"
     UNAVAILABLE = "unavailable"
 

@@ -68,3 +68,12 @@ class TooManyRequests(ServiceError):
 
 class Unavailable(ServiceError):
     status, code, title = 503, ErrorCode.UNAVAILABLE, "Service unavailable"
+
+
+class Overloaded(ServiceError):
+    """The server sheds load (a full ingest queue); the client retries after ``Retry-After``."""
+
+    status, code, title = 503, ErrorCode.OVERLOADED, "Overloaded"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
