@@ -71,7 +71,9 @@ class Output:
             return
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in view.columns:
-            table.add_column(column, overflow="fold")
+            # An id split over two lines can't be copied; other columns may fold.
+            is_id = column == "ID" or column.endswith(" ID")
+            table.add_column(column, overflow="fold", no_wrap=is_id)
         for row in view.rows:
             table.add_row(*(Text(cell) for cell in row))
         # rich pads the last column; trailing blanks only get in the way of grep and diff.
