@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from fleetyard.server.storage import telemetry_tables as _telemetry_tables  # noqa: F401
 from fleetyard.server.storage.database import Database, alembic_config
 from fleetyard.server.storage.dialect import DatabaseKind, normalize_database_url
 from fleetyard.server.storage.tables import metadata

@@ -1,0 +1,443 @@
+"""The ingest writer: one task per database that stores every publish, in batches.
+
+Why one writer: SQLite has a single write lock, and many small transactions
+from many request handlers would spend their time waiting for it and
+fsyncing. Instead, request handlers validate (before anything is queued, so
+nothing invalid is ever half-written) and hand a request to the writer; the
+writer takes everything queued (up to ``max_batch`` messages, whole requests
+only) and commits it in ONE transaction ("group commit"):
+
+1. lock the batch's channel rows (``BEGIN IMMEDIATE`` on SQLite,
+   ``SELECT … ORDER BY pk FOR UPDATE`` on PostgreSQL) and read ``last_seq``
+   and the aggregate;
+2. look up which ``client_message_id`` s are already stored (a resend is
+   acknowledged with the stored seq and not stored twice — across batches via
+   the lookup, within the batch via the same map);
+3. assign seqs ``last_seq + 1 …`` and merge the aggregates in memory;
+4. write each channel once (executemany) and insert the messages (executemany);
+5. commit, then answer each caller, then tell the listeners (stream fan-out).
+
+Seqs are gap-free in commit order because they are assigned while holding the
+channel's row, on both databases and across replicas. A request is atomic:
+either all its messages commit or none (a channel deleted meanwhile fails
+just that request with 404).
+
+Back-pressure: at most ``max_pending`` messages wait; beyond that
+:meth:`IngestWriter.submit` raises :class:`Overloaded` (503, ``Retry-After``)
+instead of growing memory.
+
+Other writes to the message tables (message edits, deletes, retention) go
+through :meth:`IngestWriter.run`, so on SQLite this task is their only writer.
+
+Wiring (app lifespan)::
+
+    writer = IngestWriter(database)
+    await writer.start()
+    try:
+        yield
+    finally:
+        await writer.stop()        # drains what is queued, then ends
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetyard.server.services.clock import now_ms
+from fleetyard.server.services.errors import (
+    NotFound,
+    Overloaded,
+    PreconditionFailed,
+    ServiceError,
+    Unavailable,
+)
+from fleetyard.server.services.telemetry.batches import (
+    CommittedAggregate,
+    CommittedBatch,
+    CommittedMessage,
+    IngestItem,
+    IngestResult,
+    Listener,
+)
+from fleetyard.server.services.telemetry.merge import apply_publish
+from fleetyard.server.storage.database import Database
+from fleetyard.server.storage.dialect import begin_write, prepare_bulk_writer
+from fleetyard.server.storage.repositories.telemetry import ingest as repo
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CommittedAggregate",
+    "CommittedBatch",
+    "CommittedMessage",
+    "IngestItem",
+    "IngestResult",
+    "IngestWriter",
+    "Listener",
+]
+
+T = TypeVar("T")
+
+DEFAULT_MAX_PENDING = 100_000
+DEFAULT_MAX_BATCH = 5_000
+
+
+@dataclass(slots=True)
+class _Request:
+    items: Sequence[IngestItem]
+    future: asyncio.Future[list[IngestResult]]
+    expected_version: int | None = None
+
+
+@dataclass(slots=True)
+class _Operation:
+    fn: Callable[[AsyncConnection], Awaitable[Any]]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    results: list[list[IngestResult] | ServiceError] = field(default_factory=list)
+    committed: CommittedBatch = field(default_factory=lambda: CommittedBatch([], {}, []))
+
+
+class IngestWriter:
+    """The single writer of one database's message log. See the module docstring.
+
+    Example::
+
+        writer = IngestWriter(database, max_pending=100_000)
+        await writer.start()
+        [result] = await writer.submit([IngestItem(org_id, ch.pk, ch.id, {"t": 21.5}, ts)])
+        await writer.stop()
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        retry_after_seconds: int = 1,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.database = database
+        self.max_pending = max_pending
+        self.max_batch = max_batch
+        self.retry_after_seconds = retry_after_seconds
+        self._clock = clock
+        self._queue: deque[_Request | _Operation] = deque()
+        self._pending = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._listeners: list[Listener] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._closing
+
+    @property
+    def pending(self) -> int:
+        """Messages queued and not yet taken into a batch."""
+        return self._pending
+
+    async def start(self) -> None:
+        """Start the drain task on the running event loop."""
+        if self._task is not None:
+            raise RuntimeError("the ingest writer is already started")
+        self._closing = False
+        self._task = asyncio.create_task(self._loop(), name="fleetyard-ingest-writer")
+
+    async def stop(self) -> None:
+        """Refuse new work, store everything already queued, then end the task."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wakeup.set()
+        try:
+            await self._task
+        finally:
+            self._task = None
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with every :class:`CommittedBatch`, after its callers are answered.
+
+        A listener that raises is logged and skipped; it never fails a publish.
+        """
+        self._listeners.append(listener)
+
+    # -- submitting --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._task is None or self._closing:
+            raise Unavailable(
+                "The server is not accepting telemetry right now.",
+                headers={"Retry-After": str(self.retry_after_seconds)},
+            )
+
+    async def submit(
+        self, items: Sequence[IngestItem], *, expected_version: int | None = None
+    ) -> list[IngestResult]:
+        """Queue validated items as one atomic request; answer after they are durable.
+
+        ``expected_version`` (a single-item request) fails with ``version_stale``
+        unless the channel's aggregate version is still that one when written.
+        Raises :class:`Overloaded` when the queue is full; a request is never
+        refused for its size alone while the queue is empty.
+        """
+        self._check_open()
+        if not items:
+            return []
+        if expected_version is not None and len(items) != 1:
+            raise ValueError("expected_version applies to a single item")
+        if self._pending and self._pending + len(items) > self.max_pending:
+            raise Overloaded(
+                "Too much telemetry is waiting to be stored; retry shortly.",
+                retry_after=self.retry_after_seconds,
+            )
+        future: asyncio.Future[list[IngestResult]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(items, future, expected_version))
+        self._pending += len(items)
+        self._wakeup.set()
+        return await future
+
+    async def run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn(conn)`` in its own write transaction, in turn with the batches.
+
+        For the other writers of the message tables (edits, deletes, retention).
+        """
+        self._check_open()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Operation(fn, future))
+        self._wakeup.set()
+        return await future
+
+    # -- the drain task ----------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                head = self._queue[0]
+                if isinstance(head, _Operation):
+                    self._queue.popleft()
+                    await self._run_operation(head)
+                    continue
+                await self._commit(self._take_batch())
+            except Exception:  # pragma: no cover - a bug; keep serving the others
+                log.exception("ingest writer step failed")
+
+    def _take_batch(self) -> list[_Request]:
+        batch: list[_Request] = []
+        count = 0
+        while self._queue:
+            head = self._queue[0]
+            if not isinstance(head, _Request):
+                break
+            if batch and count + len(head.items) > self.max_batch:
+                break
+            self._queue.popleft()
+            batch.append(head)
+            count += len(head.items)
+        self._pending -= count
+        return batch
+
+    async def _run_operation(self, operation: _Operation) -> None:
+        try:
+            async with self.database.engine.connect() as conn:
+                await begin_write(conn, self.database.kind)
+                result = await operation.fn(conn)
+                await conn.commit()
+        except Exception as exc:
+            # Handed to the caller, who raises it: the writer itself carries on.
+            if not operation.future.done():
+                operation.future.set_exception(exc)
+            return
+        if not operation.future.done():
+            operation.future.set_result(result)
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        try:
+            outcome = await self._write(batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                # Isolate the request that poisons the batch; the others still commit.
+                for request in batch:
+                    await self._commit([request])
+                return
+            log.exception("could not store a telemetry batch")
+            error = Unavailable(
+                "The telemetry could not be stored; retry shortly.",
+                headers={"Retry-After": str(self.retry_after_seconds)},
+            )
+            error.__cause__ = exc
+            if not batch[0].future.done():
+                batch[0].future.set_exception(error)
+            return
+        for request, result in zip(batch, outcome.results, strict=True):
+            if request.future.done():
+                continue  # the caller went away; its messages are stored all the same
+            if isinstance(result, ServiceError):
+                request.future.set_exception(result)
+            else:
+                request.future.set_result(result)
+        await self._notify(outcome.committed)
+
+    async def _notify(self, committed: CommittedBatch) -> None:
+        if not committed:
+            return
+        for listener in self._listeners:
+            try:
+                result = listener(committed)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("ingest listener failed")
+
+    async def _write(self, batch: list[_Request]) -> _Outcome:
+        now = self._clock()
+        owners = {item.channel_pk: item.org_id for request in batch for item in request.items}
+        outcome = _Outcome()
+        async with self.database.engine.connect() as conn:
+            await prepare_bulk_writer(conn, self.database.kind)
+            await begin_write(conn, self.database.kind)
+            states = await repo.lock_channels(conn, self.database.kind, owners)
+            wanted = {
+                (item.channel_pk, item.client_message_id)
+                for request in batch
+                for item in request.items
+                if item.client_message_id is not None
+                and (item.save_log or item.log_aggregate)
+                and item.channel_pk in states
+            }
+            seen = await repo.existing_client_ids(conn, wanted, owners=owners) if wanted else {}
+            rows: list[tuple[Any, ...]] = []
+            changed: set[int] = set()
+            for request in batch:
+                outcome.results.append(self._apply(request, states, seen, rows, changed, now))
+            await repo.save_channels(
+                conn,
+                seq_only=[],
+                with_aggregate=[
+                    {
+                        "b_pk": pk,
+                        "b_last_seq": states[pk].last_seq,
+                        "b_aggregate": states[pk].aggregate,
+                        "b_version": states[pk].aggregate_version,
+                        "b_updated_at": now,
+                    }
+                    for pk in sorted(changed)
+                ],
+            )
+            await repo.insert_messages(conn, self.database.kind, rows)
+            await conn.commit()
+        ids = {item.channel_pk: item.channel_id for request in batch for item in request.items}
+        ids = {item.channel_pk: item.channel_id for request in batch for item in request.items}
+        outcome.committed = CommittedBatch(
+            rows,
+            ids,
+            [
+                CommittedAggregate(
+                    org_id=states[pk].org_id,
+                    channel_id=ids[pk],
+                    data=states[pk].aggregate,
+                    version=states[pk].aggregate_version,
+                    updated_at=now,
+                )
+                for pk in sorted(changed)
+            ],
+        )
+        return outcome
+
+    @staticmethod
+    def _apply(
+        request: _Request,
+        states: dict[int, repo.ChannelState],
+        seen: dict[tuple[int, str], tuple[int, int]],
+        rows: list[tuple[Any, ...]],
+        changed: set[int],
+        now: int,
+    ) -> list[IngestResult] | ServiceError:
+        """Stage one request into the batch, or say why it cannot be (nothing staged then)."""
+        for item in request.items:
+            state = states.get(item.channel_pk)
+            if state is None or state.org_id != item.org_id:
+                return NotFound(f"Channel {item.channel_id!r} was not found.")
+        if request.expected_version is not None:
+            state = states[request.items[0].channel_pk]
+            if state.aggregate_version != request.expected_version:
+                return PreconditionFailed(
+                    f"The aggregate is at version {state.aggregate_version}, "
+                    f"not {request.expected_version}.",
+                    current_version=state.aggregate_version,
+                )
+        results: list[IngestResult] = []
+        for item in request.items:
+            state = states[item.channel_pk]
+            logged = item.save_log or item.log_aggregate
+            key = (item.channel_pk, item.client_message_id) if item.client_message_id else None
+            if logged and key is not None and key in seen:
+                stored_seq, stored_ts = seen[key]
+                results.append(
+                    IngestResult(
+                        item.channel_id,
+                        stored_seq,
+                        stored_ts,
+                        True,
+                        state.aggregate_version,
+                        state.aggregate,
+                    )
+                )
+                continue
+            state.aggregate = apply_publish(
+                state.aggregate, item.payload, override=item.override_aggregate
+            )
+            # Every accepted publish is a new aggregate version, so If-Match
+            # sees writes that land in the same batch as its own.
+            state.aggregate_version += 1
+            changed.add(item.channel_pk)
+            seq: int | None = None
+            if logged:
+                state.last_seq += 1
+                seq = state.last_seq
+                # In repo.MESSAGE_COLUMNS order.
+                rows.append(
+                    (
+                        item.channel_pk,
+                        seq,
+                        item.org_id,
+                        item.ts,
+                        now,
+                        state.aggregate if item.log_aggregate else item.payload,
+                        item.client_message_id,
+                    )
+                )
+                if key is not None:
+                    seen[key] = (seq, item.ts)
+            results.append(
+                IngestResult(
+                    item.channel_id,
+                    seq,
+                    item.ts,
+                    False,
+                    state.aggregate_version,
+                    state.aggregate,
+                )
+            )
+        return results

@@ -1,0 +1,254 @@
+"""Publishing: validate, then hand to the ingest writer; answer once durable.
+
+Validation happens here, before anything is queued: the channel exists and
+the caller may write it, the name is valid, the timestamp is sane, and the
+payload matches the channel's JSON Schema. A batch is validated as a whole:
+one bad item rejects it with an error per bad item (422), and nothing of it
+is stored.
+
+Publishing by ``(agent, name)`` creates a missing channel (kind from the
+``#``/``!`` prefix), as devices expect; by id it must exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fleetyard.protocol.errors import ErrorCode
+from fleetyard.protocol.telemetry import (
+    CLIENT_MESSAGE_ID_MAX_LENGTH,
+    Aggregate,
+    ChannelNameError,
+    PublishAck,
+    parse_channel_name,
+)
+from fleetyard.server.services.auth import Principal
+from fleetyard.server.services.clock import now_ms, to_datetime
+from fleetyard.server.services.errors import Forbidden, Unprocessable
+from fleetyard.server.services.telemetry import access
+from fleetyard.server.services.telemetry.channels import (
+    ChannelRef,
+    Target,
+    as_ref,
+    ensure_channels,
+    load_channel,
+)
+from fleetyard.server.services.telemetry.ingest import IngestItem, IngestResult, IngestWriter
+from fleetyard.server.services.telemetry.models import aggregate_model
+from fleetyard.server.services.telemetry.schema import validate
+from fleetyard.server.storage.repositories.telemetry import channels as channel_repo
+from fleetyard.server.storage.repositories.telemetry.channels import ChannelRecord
+
+MAX_FUTURE_MS = 24 * 3_600_000
+"""How far ahead of the server's clock a client timestamp may be (clock skew)."""
+
+
+@dataclass(slots=True)
+class Publish:
+    """One message to publish: a JSON payload and the options of ``MessagePublish``.
+
+    Built by the API from the wire model (or straight from parsed JSON on the
+    lean hot route). ``timestamp_ms`` None means "now, on the server".
+    """
+
+    payload: Any
+    timestamp_ms: int | None = None
+    client_message_id: str | None = None
+    save_log: bool = True
+    log_aggregate: bool = False
+    override_aggregate: bool = False
+
+
+def payload_problems(channel: ChannelRecord, message: Publish, now: int) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs for everything wrong with ``message`` in ``channel``."""
+    problems: list[tuple[str, str]] = []
+    ts = message.timestamp_ms
+    if ts is not None and not 0 <= ts <= now + MAX_FUTURE_MS:
+        problems.append(("timestamp", "must be after 1970 and at most 24 h ahead of the server"))
+    cmid = message.client_message_id
+    if cmid is not None and not 0 < len(cmid) <= CLIENT_MESSAGE_ID_MAX_LENGTH:
+        problems.append(("client_message_id", "1 to 200 characters"))
+    if channel.json_schema is not None:
+        errors = validate(message.payload, channel.json_schema)
+        problems.extend(("payload", error) for error in errors)
+    return problems
+
+
+def _item(principal: Principal, channel: ChannelRecord, message: Publish, now: int) -> IngestItem:
+    return IngestItem(
+        org_id=principal.org_id,
+        channel_pk=channel.pk,
+        channel_id=channel.id,
+        payload=message.payload,
+        ts=now if message.timestamp_ms is None else message.timestamp_ms,
+        client_message_id=message.client_message_id,
+        save_log=message.save_log,
+        log_aggregate=message.log_aggregate,
+        override_aggregate=message.override_aggregate,
+    )
+
+
+def ack(result: IngestResult) -> PublishAck:
+    return PublishAck(
+        channel_id=result.channel_id,
+        seq=result.seq,
+        ts=to_datetime(result.ts),
+        duplicate=result.duplicate,
+        aggregate_version=result.aggregate_version,
+    )
+
+
+def invalid_payload(problems: list[tuple[str, str]], prefix: list[str | int]) -> Unprocessable:
+    return Unprocessable(
+        "; ".join(f"{field}: {text}" for field, text in problems[:5]),
+        code=ErrorCode.PAYLOAD_INVALID,
+        errors=[
+            {"loc": [*prefix, field], "message": text, "type": ErrorCode.PAYLOAD_INVALID.value}
+            for field, text in problems
+        ],
+    )
+
+
+async def _resolve_one(
+    writer: IngestWriter, principal: Principal, ref: ChannelRef
+) -> ChannelRecord:
+    database = writer.database
+    if ref.channel_id is None and ref.agent_id is not None and ref.name is not None:
+        resolved = await _resolve_many(writer, principal, [ref])
+        if resolved[0] is not None:
+            return resolved[0]
+    async with database.connect() as conn:
+        return await load_channel(conn, principal, ref, access.WRITE)
+
+
+async def publish(
+    writer: IngestWriter, principal: Principal, target: Target, message: Publish
+) -> PublishAck:
+    """Publish one message; returns once it is durable (``write`` on the channel)."""
+    channel = await _resolve_one(writer, principal, as_ref(target))
+    now = now_ms()
+    problems = payload_problems(channel, message, now)
+    if problems:
+        raise invalid_payload(problems, ["body"])
+    [result] = await writer.submit([_item(principal, channel, message, now)])
+    return ack(result)
+
+
+async def _resolve_many(
+    writer: IngestWriter, principal: Principal, refs: Sequence[ChannelRef]
+) -> list[ChannelRecord | None]:
+    """Each ref's channel if the caller may write it (creating named ones), else None."""
+    ids = {r.channel_id for r in refs if r.channel_id is not None}
+    names: dict[tuple[str, str], str] = {}
+    for ref in refs:
+        if ref.channel_id is None and ref.agent_id is not None and ref.name is not None:
+            try:
+                names[(ref.agent_id, ref.name)] = parse_channel_name(ref.name)[1]
+            except ChannelNameError:
+                continue
+    async with writer.database.connect() as conn:
+        found = await channel_repo.resolve(
+            conn,
+            org_id=principal.org_id,
+            ids=ids,
+            names={(agent, stored) for (agent, _), stored in names.items()},
+        )
+    by_id = {c.id: c for c in found}
+    by_name = {(c.agent_id, c.name): c for c in found}
+    missing = sorted({(a, s) for (a, _), s in names.items() if (a, s) not in by_name})
+    if missing:
+        by_name.update(await ensure_channels(writer.database, principal, missing))
+    resolved: list[ChannelRecord | None] = []
+    for ref in refs:
+        if ref.channel_id is not None:
+            channel = by_id.get(ref.channel_id)
+        elif ref.agent_id is not None and (ref.agent_id, ref.name or "") in names:
+            channel = by_name.get((ref.agent_id, names[(ref.agent_id, ref.name or "")]))
+        else:
+            channel = None
+        if channel is not None and not access.can(
+            principal, site_id=channel.site_id, agent_id=channel.agent_id, permission=access.WRITE
+        ):
+            if access.can(
+                principal,
+                site_id=channel.site_id,
+                agent_id=channel.agent_id,
+                permission=access.channel_read_permission(channel.is_private),
+            ):
+                raise Forbidden(
+                    f"Publishing to channel {channel.id!r} needs site:{channel.site_id}:write."
+                )
+            channel = None
+        resolved.append(channel)
+    return resolved
+
+
+async def publish_batch(
+    writer: IngestWriter, principal: Principal, items: Sequence[tuple[Target, Publish]]
+) -> list[PublishAck]:
+    """Publish many messages to many channels, all or nothing.
+
+    Every item is checked first; any problem raises 422 ``payload_invalid``
+    with one ``errors`` entry per problem (``loc`` = ``["body", "items", i,
+    field]``) and stores nothing. The accepted batch is committed as one
+    request: every message or none. Acknowledgements come in item order.
+    """
+    refs = [as_ref(target) for target, _ in items]
+    channels = await _resolve_many(writer, principal, refs)
+    now = now_ms()
+    errors: list[dict[str, Any]] = []
+    staged: list[IngestItem] = []
+    for index, (ref, channel, (_, message)) in enumerate(zip(refs, channels, items, strict=True)):
+        where: list[str | int] = ["body", "items", index]
+        if channel is None:
+            problem = "not_found"
+            text = f"channel {ref.describe()} was not found"
+            if ref.channel_id is None and ref.name is not None:
+                try:
+                    parse_channel_name(ref.name)
+                except ChannelNameError as exc:
+                    problem, text = ErrorCode.CHANNEL_NAME_INVALID.value, str(exc)
+            errors.append({"loc": [*where, "channel"], "message": text, "type": problem})
+            continue
+        problems = payload_problems(channel, message, now)
+        if problems:
+            errors.extend(invalid_payload(problems, where).extra["errors"])
+            continue
+        staged.append(_item(principal, channel, message, now))
+    if errors:
+        raise Unprocessable(
+            f"{len({tuple(e['loc'][:3]) for e in errors})} of {len(items)} items are invalid;"
+            " nothing was stored.",
+            code=ErrorCode.PAYLOAD_INVALID,
+            errors=errors,
+        )
+    return [ack(result) for result in await writer.submit(staged)]
+
+
+async def update_aggregate(
+    writer: IngestWriter,
+    principal: Principal,
+    target: Target,
+    data: Any,
+    *,
+    override: bool = False,
+    if_version: int | None = None,
+) -> Aggregate:
+    """Merge ``data`` into the aggregate (or replace it with ``override``) without logging.
+
+    ``if_version`` (from ``If-Match``) makes it conditional: 412
+    ``version_stale`` with ``current_version`` when another write got there first.
+    """
+    async with writer.database.connect() as conn:
+        channel = await load_channel(conn, principal, target, access.WRITE)
+    now = now_ms()
+    message = Publish(payload=data, save_log=False, override_aggregate=override)
+    problems = payload_problems(channel, message, now)
+    if problems:
+        raise invalid_payload(problems, ["body"])
+    [result] = await writer.submit(
+        [_item(principal, channel, message, now)], expected_version=if_version
+    )
+    return aggregate_model(channel.id, result.aggregate, result.aggregate_version, now)
