@@ -15,6 +15,7 @@ from fleetyard.server.api.middleware import BodyMiddleware, RequestContextMiddle
 from fleetyard.server.api.problems import install_problem_handlers
 from fleetyard.server.api.routes import ROUTERS
 from fleetyard.server.services.bootstrap import ensure_bootstrap
+from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.settings import Settings
 from fleetyard.server.state import AppState
 from fleetyard.server.storage.database import Database
@@ -40,9 +41,11 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.resolved_database_url)
+        ingest = IngestWriter(database)
         try:
             await database.migrate()
-            state = AppState(settings=settings, database=database)
+            await ingest.start()
+            state = AppState(settings=settings, database=database, ingest=ingest)
             state.bootstrap_api_key = await ensure_bootstrap(database, settings)
             app.state.fleetyard = state
             if on_ready is not None:
@@ -51,6 +54,8 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                     await result
             yield
         finally:
+            # Everything acknowledged is committed already; stop() stores what is queued.
+            await ingest.stop()
             await database.dispose()
 
     app = FastAPI(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.settings import Settings
 from fleetyard.server.storage.database import Database
 
@@ -13,6 +14,7 @@ from fleetyard.server.storage.database import Database
 class AppState:
     settings: Settings
     database: Database
+    ingest: IngestWriter
     started_monotonic: float = field(default_factory=time.monotonic)
     # Set on the first start of an empty database when a key was generated.
     bootstrap_api_key: str | None = None
