@@ -53,13 +53,16 @@ def v1_routes() -> list[tuple[str, str]]:
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "unknown_1"), path)
+    # {name:path} too: a converter does not change what the parameter is called.
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: ids.get(m.group(1), "unknown_1"), path)
 
 
-def _send(client: httpx2.Client, method: str, path: str, body: Any) -> httpx2.Response:
+def _send(
+    client: httpx2.Client, method: str, path: str, body: Any, params: dict[str, str] | None = None
+) -> httpx2.Response:
     if method in ("POST", "PATCH", "PUT"):
-        return client.request(method, path, json=body)
-    return client.request(method, path)
+        return client.request(method, path, json=body, params=params)
+    return client.request(method, path, params=params)
 
 
 def test_the_lists_name_real_routes() -> None:
@@ -81,17 +84,38 @@ def test_every_v1_route_enforces_authentication_and_scopes(
     expired = make_key(http, ["*:*:admin"])
     ok(http.post(f"/v1/account/api-keys/{expired['id']}/rotate", json={"grace_seconds": 0}))
     useless = make_key(http, ["nothing:none:read"])
+    agent = ok(http.post("/v1/agents", json={"site_id": site["id"], "name": "matrix"}), 201)
+    channel = ok(http.post(f"/v1/agents/{agent['id']}/channels", json={"name": "status"}), 201)
+    ok(http.post(f"/v1/channels/{channel['id']}/messages", json={"payload": {"t": 1}}), 201)
     ids = {
         "site_id": site["id"],
         "user_id": user["id"],
         "key_id": key["id"],
         "client_id": client["id"],
+        "agent_id": agent["id"],
+        "channel_id": channel["id"],
+        "name": channel["name"],
+        "seq": "1",
     }
     bodies: dict[tuple[str, str], Any] = {
         ("PATCH", "/v1/sites/{site_id}"): {"description": "changed"},
         ("POST", "/v1/sites/{site_id}/members"): {"user_id": user["id"]},
         ("POST", "/v1/users/{user_id}/sites"): {"site_ids": [site["id"]]},
         ("POST", "/v1/users/{user_id}/sites/remove"): {"site_ids": [site["id"]]},
+        # Valid bodies, so that another organisation is refused for the ids, not the body.
+        ("PATCH", "/v1/agents/{agent_id}"): {"name": "renamed"},
+        ("POST", "/v1/agents/{agent_id}/channels"): {"name": "status"},
+        ("PATCH", "/v1/channels/{channel_id}"): {"is_private": True},
+        ("POST", "/v1/channels/{channel_id}/messages"): {"payload": {"t": 2}},
+        ("POST", "/v1/agents/{agent_id}/channels/{name:path}/messages"): {"payload": {"t": 3}},
+        ("PATCH", "/v1/channels/{channel_id}/messages/{seq}"): {"payload": {"t": 4}},
+        ("PATCH", "/v1/channels/{channel_id}/aggregate"): {"t": 5},
+        ("PUT", "/v1/channels/{channel_id}/aggregate"): {"t": 6},
+    }
+    # Required query parameters, so that another organisation is refused for the ids.
+    queries: dict[tuple[str, str], dict[str, str]] = {
+        ("GET", "/v1/channels/{channel_id}/timeseries"): {"field": "t"},
+        ("GET", "/v1/channels/latest"): {"name": "status"},
     }
     anonymous = client_for(None)
     with_expired = client_for(expired["secret"])
@@ -110,6 +134,7 @@ def test_every_v1_route_enforces_authentication_and_scopes(
     for method, template in v1_routes():
         path = _fill(template, ids)
         body = bodies.get((method, template), {})
+        params = queries.get((method, template))
         label = f"{method} {template}"
         if (method, template) in PUBLIC:
             continue
@@ -129,9 +154,14 @@ def test_every_v1_route_enforces_authentication_and_scopes(
                 "scope_insufficient",
             )
         if any(f"{{{name}}}" in template for name in ids):
-            check(f"{label} other org", _send(foreign, method, path, body), 404, "not_found")
+            check(
+                f"{label} other org", _send(foreign, method, path, body, params), 404, "not_found"
+            )
 
-    assert wrong == []
+    assert wrong == [], "\n".join(wrong)
     # Nothing the other organisation tried changed this one.
     assert ok(http.get(f"/v1/sites/{site['id']}"))["description"] is None
     assert ok(http.get(f"/v1/users/{user['id']}"))["site_ids"] == [site["id"]]
+    assert ok(http.get(f"/v1/agents/{agent['id']}"))["name"] == "matrix"
+    seen = ok(http.get(f"/v1/channels/{channel['id']}"))
+    assert (seen["is_private"], seen["last_seq"], seen["aggregate_version"]) == (False, 1, 1)

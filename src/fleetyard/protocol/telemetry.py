@@ -15,17 +15,21 @@ Example::
 
     kind, name = parse_channel_name("#alarms")   # (ChannelKind.PROCESSOR, "#alarms")
     parse_interval("5m")                          # 300000 (milliseconds)
+
+The routes that carry these models are listed in ``docs/telemetry.md`` and
+``docs/openapi.json``.
 """
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Any
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from fleetyard.protocol.common import RequestModel, ResponseModel, Timestamp
+from fleetyard.protocol.identity import Text
 
 AGENT_ID_PREFIX = "agt"
 CHANNEL_ID_PREFIX = "ch"
@@ -208,6 +212,21 @@ class AgentUpdate(RequestModel):
         return None if value is None else _check_labels(value)
 
 
+class AgentTokenCreate(RequestModel):
+    """Issue a per-agent credential: an API key whose only scope is ``agent:<id>:write``.
+
+    It publishes to and reads that agent's channels, nothing else. The
+    secret is shown once, in the answer (an ``ApiKeyCreated``).
+
+    Example::
+
+        key = client.agents.token(agent.id, name="pump-7 firmware")
+    """
+
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    expires_at: Timestamp | None = None
+
+
 # --- channels ------------------------------------------------------------------------
 
 
@@ -318,7 +337,7 @@ class MessagePublish(RequestModel):
 
     Example::
 
-        client.channels.publish(agent.id, "status", {"temperature": 21.5})
+        client.channels.publish((agent.id, "status"), {"temperature": 21.5})
     """
 
     payload: JsonValue
@@ -465,81 +484,25 @@ class Timeseries(ResponseModel):
 
 # --- real-time stream ----------------------------------------------------------------
 
-
-class StreamEventType(StrEnum):
-    """Kinds of events on ``/v1/stream`` (WebSocket) and ``/v1/events`` (SSE)."""
-
-    MESSAGE_CREATED = "message.created"
-    AGGREGATE_UPDATED = "aggregate.updated"
-    AGENT_ONLINE = "agent.online"
-    AGENT_OFFLINE = "agent.offline"
-
-
-class MessageCreatedEvent(ResponseModel):
-    """A message was logged. ``position`` is its seq: resume a channel after it."""
-
-    type: Literal["message.created"] = "message.created"
-    position: int
-    agent_id: str
-    channel: str
-    message: Message
+# The stream models live in protocol/stream.py; these names stay importable from here.
+_STREAM_NAMES = frozenset(
+    {
+        "AgentPresenceEvent",
+        "AggregateUpdatedEvent",
+        "ChannelSubscription",
+        "MessageCreatedEvent",
+        "StreamEvent",
+        "StreamEventType",
+        "StreamSubscribe",
+        "StreamUnsubscribe",
+    }
+)
 
 
-class AggregateUpdatedEvent(ResponseModel):
-    """A channel's aggregate changed. ``position`` is the aggregate version."""
+def __getattr__(name: str) -> Any:
+    # Lazy: protocol.stream imports this module (for Message).
+    if name in _STREAM_NAMES:
+        from fleetyard.protocol import stream
 
-    type: Literal["aggregate.updated"] = "aggregate.updated"
-    position: int
-    agent_id: str
-    channel: str
-    aggregate: Aggregate
-
-
-class AgentPresenceEvent(ResponseModel):
-    """An agent connected (``agent.online``) or went away (``agent.offline``)."""
-
-    type: Literal["agent.online", "agent.offline"]
-    agent_id: str
-    at: Timestamp
-
-
-StreamEvent = Annotated[
-    MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent,
-    Field(discriminator="type"),
-]
-"""Any stream event, told apart by ``type``."""
-
-
-class ChannelSubscription(RequestModel):
-    """A channel to follow, by id or agent + name, optionally resuming after ``after_seq``.
-
-    With ``after_seq`` the server first replays every logged message with a
-    greater seq (within retention), then continues live: no gap, no duplicate.
-    """
-
-    channel_id: str | None = None
-    agent_id: str | None = None
-    channel: str | None = None
-    after_seq: int | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _one_target(self) -> ChannelSubscription:
-        if self.channel_id is None and (self.agent_id is None or self.channel is None):
-            raise ValueError("give channel_id, or agent_id and channel")
-        return self
-
-
-class StreamSubscribe(RequestModel):
-    """Client → server: follow channels and/or the presence of agents."""
-
-    op: Literal["subscribe"] = "subscribe"
-    channels: list[ChannelSubscription] = Field(default_factory=list, max_length=1000)
-    agents: list[str] = Field(default_factory=list, max_length=1000)
-
-
-class StreamUnsubscribe(RequestModel):
-    """Client → server: stop following channels (by id) and/or agents."""
-
-    op: Literal["unsubscribe"] = "unsubscribe"
-    channel_ids: list[str] = Field(default_factory=list, max_length=1000)
-    agents: list[str] = Field(default_factory=list, max_length=1000)
+        return getattr(stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,12 +12,17 @@ from fastapi import FastAPI
 
 from fleetyard._version import __version__
 from fleetyard.protocol.errors import PROBLEM_CONTENT_TYPE
+from fleetyard.server.api.fastpath import PublishFastPath
 from fleetyard.server.api.idempotency import IdempotencyMiddleware
 from fleetyard.server.api.middleware import BodyMiddleware, RequestContextMiddleware
 from fleetyard.server.api.problems import install_problem_handlers
 from fleetyard.server.api.routes import ROUTERS
+from fleetyard.server.bus import create_bus
 from fleetyard.server.services.bootstrap import ensure_bootstrap
+from fleetyard.server.services.telemetry.fanout import StreamFanout
 from fleetyard.server.services.telemetry.ingest import IngestWriter
+from fleetyard.server.services.telemetry.presence import PresenceMonitor
+from fleetyard.server.services.telemetry.retention import run_periodically as run_retention
 from fleetyard.server.settings import Settings
 from fleetyard.server.state import AppState
 from fleetyard.server.storage.database import Database
@@ -42,10 +49,21 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.resolved_database_url)
         ingest = IngestWriter(database)
+        bus = create_bus(settings.bus_url)
+        presence = PresenceMonitor(database, bus, timeout_seconds=settings.presence_timeout_seconds)
+        retention: asyncio.Task[None] | None = None
         try:
             await database.migrate()
+            await bus.start()
+            ingest.add_listener(StreamFanout(bus))
             await ingest.start()
-            state = AppState(settings=settings, database=database, ingest=ingest)
+            await presence.start()
+            if settings.retention_interval_seconds > 0:
+                retention = asyncio.create_task(
+                    run_retention(ingest, interval_seconds=settings.retention_interval_seconds),
+                    name="fleetyard-retention",
+                )
+            state = AppState(settings=settings, database=database, ingest=ingest, bus=bus)
             state.bootstrap_api_key = await ensure_bootstrap(database, settings)
             app.state.fleetyard = state
             if on_ready is not None:
@@ -54,6 +72,13 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                     await result
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
+            await presence.stop()
+            # Streams end first (clients reconnect elsewhere and resume by position).
+            await bus.close()
             # Everything acknowledged is committed already; stop() stores what is queued.
             await ingest.stop()
             await database.dispose()
@@ -71,7 +96,9 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
     _serve_problems_as_problem_json(app)
     for router in ROUTERS:
         app.include_router(router)
-    # Added last = runs first: ids and versions, then the body, then idempotency.
+    # Added last = runs first: ids and versions, then the body, then idempotency,
+    # then the publish fast path (see api/fastpath.py), then FastAPI's routing.
+    app.add_middleware(PublishFastPath)
     app.add_middleware(IdempotencyMiddleware, ttl_seconds=settings.idempotency_ttl_seconds)
     app.add_middleware(BodyMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fleetyard._version import __version__
 from fleetyard.server.settings import InsecureSettingsError, Settings, load_settings
 from fleetyard.server.state import AppState
 
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
 BOOTSTRAP_KEY_FILE = "bootstrap-key"
+STARTUP_FAILURE = 3
+"""The exit code of a server that could not start (as uvicorn's own)."""
+
+
+def build_server(app: FastAPI, **options: Any) -> uvicorn.Server:
+    """A uvicorn server for ``app`` that ends its streams before it waits for connections.
+
+    WebSocket and SSE streams never finish on their own, so a plain uvicorn
+    would wait for them forever on shutdown; these close first (clients
+    reconnect and resume). ``options`` are :class:`uvicorn.Config` arguments.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            state = getattr(app.state, "fleetyard", None)
+            if isinstance(state, AppState):
+                await state.close_streams()
+            await super().shutdown(sockets)
+
+    # Stream frames are small, and compressing the same event once per subscriber
+    # costs more CPU than everything else the fan-out does; clients may not ask for it.
+    options.setdefault("ws_per_message_deflate", False)
+    return Server(uvicorn.Config(app, **options))
 
 
 def banner(settings: Settings, state: AppState) -> str:
@@ -51,8 +81,6 @@ def serve(
     dev: bool | None = None,
 ) -> None:
     """Run the server in the foreground until interrupted."""
-    import uvicorn
-
     from fleetyard.server.app import create_app
     from fleetyard.server.services.bootstrap import BootstrapError, check_bootstrap_key
 
@@ -71,7 +99,7 @@ def serve(
         print(banner(settings, state), flush=True)
 
     app = create_app(settings, on_ready=announce)
-    uvicorn.run(
+    server = build_server(
         app,
         host=settings.host,
         port=settings.port,
@@ -79,3 +107,9 @@ def serve(
         server_header=False,
         proxy_headers=True,
     )
+    # What uvicorn.run() does around Server.run(): Ctrl-C is a normal end, and a
+    # server that never started (port taken, database unreachable) exits non-zero.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)

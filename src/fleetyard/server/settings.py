@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=15 * 60, ge=10)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # How long the publish routes remember an authenticated credential (0: not at all);
+    # see fleetyard.server.services.auth_cache for what it means for revocation.
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    # How often channel retention policies are applied; 0 turns the background task off.
+    retention_interval_seconds: float = Field(default=60.0, ge=0)
+    # Real-time streams: the bus (memory:// is in-process), presence and stream timing.
+    bus_url: str = "memory://"
+    presence_timeout_seconds: float = Field(default=30.0, gt=0)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_send_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "info"
 
     @model_validator(mode="after")

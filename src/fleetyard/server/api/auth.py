@@ -53,6 +53,26 @@ Authenticated = Annotated[Principal, Depends(authenticate)]
 """Any authenticated caller, whatever its scopes."""
 
 
+async def authenticate_cached(
+    request: Request,
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """:func:`authenticate` answered from a few seconds of memory, for the publish routes.
+
+    See :mod:`fleetyard.server.services.auth_cache` for what that means for revocation.
+    """
+    if credentials is None:
+        raise auth.missing_credentials()
+    principal = await state.principals.authenticate(state.database, credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+AuthenticatedCached = Annotated[Principal, Depends(authenticate_cached)]
+"""Any authenticated caller, possibly remembered for ``auth_cache_seconds`` (hot routes)."""
+
+
 def require(
     resource: str, permission: str, id_param: str | None = None
 ) -> Callable[..., Awaitable[Principal]]:

@@ -20,5 +20,15 @@ def get_database(request: Request) -> Database:
     return get_state(request).database
 
 
-State = Annotated[AppState, Depends(get_state)]
-DB = Annotated[Database, Depends(get_database)]
+# Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a
+# thread hop per request for what is an attribute lookup.
+async def _state(request: Request) -> AppState:
+    return get_state(request)
+
+
+async def _database(request: Request) -> Database:
+    return get_state(request).database
+
+
+State = Annotated[AppState, Depends(_state)]
+DB = Annotated[Database, Depends(_database)]

@@ -46,7 +46,7 @@ def decode_cursor(cursor: str) -> str:
     return key
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="How many items at most (1 to 200).")
     ] = DEFAULT_LIMIT,

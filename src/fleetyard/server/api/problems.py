@@ -115,6 +115,18 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return problem_response(problem)
 
 
+async def problem_for(request: Request, exc: Exception) -> Response:
+    """The problem answer the installed handlers give ``exc``, for pure-ASGI code paths
+    that run outside FastAPI's exception handling (the publish fast path)."""
+    if isinstance(exc, ServiceError):
+        return await _service_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await _validation_error(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return await _http_error(request, exc)
+    return await _unexpected_error(request, exc)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -16,6 +16,7 @@ from fleetyard.protocol.ids import new_id
 from fleetyard.protocol.scopes import Scope, parse_scopes
 from fleetyard.server.services import security
 from fleetyard.server.services.auth import Principal, parse_stored, require_scopes
+from fleetyard.server.services.auth_cache import credentials_changed
 from fleetyard.server.services.clock import now_ms, optional_datetime, to_datetime, to_ms
 from fleetyard.server.services.errors import Conflict, NotFound, Unprocessable
 from fleetyard.server.services.pagination import PageRequest, PageResult, cut
@@ -86,6 +87,35 @@ async def _insert(
         now_ms=now,
     )
     return _created(record, secret)
+
+
+async def issue_key(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_at: int | None,
+    environment: str = KeyEnvironment.LIVE.value,
+) -> ApiKeyCreated:
+    """An organisation-owned key whose scopes the *calling service* has authorised.
+
+    For credentials whose right to exist is decided by another rule than
+    "the caller holds every scope" (per-agent device tokens: ``admin`` on the
+    agent or its site). Owned by no user, so it outlives whoever issued it and
+    is not narrowed by that user's scopes; like any key it is listed and
+    revoked through ``/v1/account/api-keys`` (``key:*:admin``).
+    """
+    return await _insert(
+        conn,
+        principal,
+        name=name,
+        environment=environment,
+        scopes=scopes,
+        expires_at=expires_at,
+        user_id=None,
+        now=now_ms(),
+    )
 
 
 async def list_keys(
@@ -169,7 +199,8 @@ async def rotate_key(
         ):
             # Another rotation or a revocation won the race; this transaction rolls back.
             raise Conflict(f"API key {key_id!r} changed meanwhile; list it and try again.")
-        return new
+    credentials_changed()
+    return new
 
 
 async def revoke_key(database: Database, principal: Principal, key_id: str) -> ApiKey:
@@ -177,4 +208,6 @@ async def revoke_key(database: Database, principal: Principal, key_id: str) -> A
     async with database.begin() as conn:
         record = await _visible(conn, principal, key_id)
         await api_keys.revoke(conn, record.id, org_id=principal.org_id, now_ms=now_ms())
-        return key_model(await _visible(conn, principal, key_id))
+        revoked = key_model(await _visible(conn, principal, key_id))
+    credentials_changed()
+    return revoked

@@ -49,6 +49,8 @@ class Principal:
     user_id: str | None = None
     api_key_id: str | None = None
     client_id: str | None = None
+    # When the credential stops working on its own (ms), so no cache keeps it longer.
+    expires_at: int | None = None
 
     def grants(self, wanted: Scope) -> bool:
         """Whether this caller's scopes grant ``wanted``."""
@@ -144,6 +146,7 @@ async def _by_api_key(database: Database, secret: str) -> Principal:
         scopes=scopes,
         user_id=key.user_id,
         api_key_id=key.id,
+        expires_at=key.expires_at,
     )
 
 
@@ -167,4 +170,5 @@ async def _by_access_token(database: Database, secret: str) -> Principal:
         scopes=scopes,
         user_id=token.user_id,
         client_id=token.client_id,
+        expires_at=token.expires_at,
     )

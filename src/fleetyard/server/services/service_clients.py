@@ -11,6 +11,7 @@ from fleetyard.protocol.ids import new_id
 from fleetyard.protocol.scopes import parse_scopes
 from fleetyard.server.services import security
 from fleetyard.server.services.auth import Principal, require_scopes
+from fleetyard.server.services.auth_cache import credentials_changed
 from fleetyard.server.services.clock import now_ms, optional_datetime, to_datetime
 from fleetyard.server.services.errors import NotFound
 from fleetyard.server.services.pagination import PageRequest, PageResult, cut
@@ -72,5 +73,6 @@ async def revoke_client(database: Database, principal: Principal, client_id: str
         await service_clients.revoke(conn, client_id, org_id=principal.org_id, now_ms=now)
         await tokens.revoke_access_of_client(conn, client_id, org_id=principal.org_id, now_ms=now)
         record = await service_clients.get(conn, client_id, org_id=principal.org_id)
+    credentials_changed()
     assert record is not None
     return client_model(record)

@@ -24,6 +24,7 @@ from fleetyard.protocol.identity import (
 from fleetyard.protocol.ids import new_id
 from fleetyard.server.services import policy, security
 from fleetyard.server.services.auth import Principal
+from fleetyard.server.services.auth_cache import credentials_changed
 from fleetyard.server.services.clock import now_ms, to_datetime
 from fleetyard.server.services.errors import Unauthenticated
 from fleetyard.server.settings import Settings
@@ -177,6 +178,7 @@ async def logout(database: Database, principal: Principal, refresh_token: str) -
         family_id = await tokens.family_of(conn, token_hash, org_id=principal.org_id)
         if family_id is not None:
             await tokens.revoke_family(conn, family_id, org_id=principal.org_id, now_ms=now)
+    credentials_changed()
 
 
 async def client_credentials(

@@ -14,7 +14,9 @@ _DESCRIPTIONS = {
     403: "The caller's scopes do not allow this (`scope_insufficient`).",
     404: "No such resource in the caller's organisation (`not_found`).",
     409: "Conflicts with the current state (`conflict`, `already_exists`).",
+    412: "`If-Match` names another version (`version_stale`, with `current_version`).",
     422: "The request is well-formed JSON but invalid (`validation_failed`, with `errors`).",
+    503: "Overloaded or not accepting writes now (`overloaded`, `unavailable`); see `Retry-After`.",
 }
 
 

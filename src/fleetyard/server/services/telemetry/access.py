@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from fleetyard.protocol.scopes import Scope
 from fleetyard.server.services.auth import Principal, insufficient
+from fleetyard.server.services.errors import Forbidden
 from fleetyard.server.services.policy import readable_site_ids
 
 READ = "read"
@@ -32,6 +33,26 @@ def require(principal: Principal, *, site_id: str, agent_id: str | None, permiss
     """Raise ``scope_insufficient`` (403) unless :func:`can`."""
     if not can(principal, site_id=site_id, agent_id=agent_id, permission=permission):
         raise insufficient([Scope("site", site_id, permission)])
+
+
+def require_somewhere(principal: Principal, permission: str) -> None:
+    """403 ``scope_insufficient`` unless ``principal`` holds ``permission`` on some site or agent.
+
+    The cheap check the API runs before any lookup: a credential that cannot
+    hold ``permission`` on any telemetry at all is refused outright (403),
+    rather than answered 404 for every id it tries. Which site or agent it
+    may touch is decided after the lookup, by :func:`require`.
+    """
+    for held in principal.scopes:
+        if held.allows(Scope("site", held.id, permission)) or held.allows(
+            Scope("agent", held.id, permission)
+        ):
+            return
+    raise Forbidden(
+        f"This needs {permission!r} on a site or an agent"
+        f" (site:<id>:{permission} or agent:<id>:{permission}).",
+        missing_scopes=[f"site:*:{permission}", f"agent:*:{permission}"],
+    )
 
 
 def channel_read_permission(is_private: bool) -> str:

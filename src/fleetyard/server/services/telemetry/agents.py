@@ -7,13 +7,24 @@ from collections.abc import Collection, Mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.protocol.errors import ErrorCode
+from fleetyard.protocol.identity import ApiKeyCreated
 from fleetyard.protocol.ids import new_id
-from fleetyard.protocol.telemetry import AGENT_ID_PREFIX, Agent, AgentCreate, AgentKind, AgentUpdate
+from fleetyard.protocol.scopes import Scope
+from fleetyard.protocol.telemetry import (
+    AGENT_ID_PREFIX,
+    Agent,
+    AgentCreate,
+    AgentKind,
+    AgentTokenCreate,
+    AgentUpdate,
+)
+from fleetyard.server.services import api_keys
 from fleetyard.server.services.auth import Principal
-from fleetyard.server.services.clock import now_ms
-from fleetyard.server.services.errors import Conflict, NotFound
+from fleetyard.server.services.clock import now_ms, to_ms
+from fleetyard.server.services.errors import Conflict, NotFound, Unprocessable
 from fleetyard.server.services.pagination import PageRequest, PageResult, cut
 from fleetyard.server.services.telemetry import access
+from fleetyard.server.services.telemetry.channel_cache import channels_changed
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.models import agent_model
 from fleetyard.server.storage.database import Database
@@ -129,6 +140,7 @@ async def update_agent(
             )
     except DuplicateError as exc:
         raise _duplicate(str(changes.get("name"))) from exc
+    channels_changed()  # a move to another site changes who may publish to its channels
     if record is None:
         raise _not_found(agent_id)
     return agent_model(record)
@@ -144,8 +156,48 @@ async def delete_agent(writer: IngestWriter, principal: Principal, agent_id: str
         await load_agent(conn, principal, agent_id, access.ADMIN)
         return await repo.delete(conn, agent_id, org_id=principal.org_id)
 
-    if not await writer.run(delete):
+    deleted = await writer.run(delete)
+    channels_changed()
+    if not deleted:
         raise _not_found(agent_id)
+
+
+def agent_token_scope(agent_id: str) -> Scope:
+    """The one scope of a per-agent credential: publish to and read that agent's channels."""
+    return Scope("agent", agent_id, access.WRITE)
+
+
+async def issue_token(
+    database: Database, principal: Principal, agent_id: str, body: AgentTokenCreate
+) -> ApiKeyCreated:
+    """A per-agent API key (scopes exactly ``["agent:<id>:write"]``), secret shown once.
+
+    Needs ``admin`` on the agent's site or on the agent itself. The key is
+    owned by the organisation, not by the issuing user (a device keeps
+    working when the person who set it up leaves); list and revoke it with
+    the other keys (``key:*:admin``).
+    """
+    expires_at = None if body.expires_at is None else to_ms(body.expires_at)
+    if expires_at is not None and expires_at <= now_ms():
+        raise Unprocessable(
+            "expires_at must be in the future.",
+            errors=[
+                {
+                    "loc": ["body", "expires_at"],
+                    "message": "must be in the future",
+                    "type": "value_error",
+                }
+            ],
+        )
+    async with database.begin() as conn:
+        agent = await load_agent(conn, principal, agent_id, access.ADMIN)
+        return await api_keys.issue_key(
+            conn,
+            principal,
+            name=body.name or f"agent {agent.name}"[:200],
+            scopes=[str(agent_token_scope(agent.id))],
+            expires_at=expires_at,
+        )
 
 
 async def set_presence(

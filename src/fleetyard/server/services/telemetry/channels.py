@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from fleetyard.server.services.errors import NotFound, Unprocessable
 from fleetyard.server.services.pagination import PageRequest, PageResult, cut
 from fleetyard.server.services.telemetry import access
 from fleetyard.server.services.telemetry.agents import load_agent
+from fleetyard.server.services.telemetry.channel_cache import channels_changed
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.models import aggregate_from_record, channel_model
 from fleetyard.server.services.telemetry.schema import SchemaError, check_schema
@@ -218,6 +220,22 @@ async def ensure_channels(
     return found
 
 
+async def writable_agents(
+    database: Database, principal: Principal, agent_ids: Collection[str]
+) -> set[str]:
+    """Those of ``agent_ids`` that exist in the caller's organisation and that it may write
+    (publish to, create channels of)."""
+    writable: set[str] = set()
+    async with database.connect() as conn:
+        for agent_id in sorted(agent_ids):
+            site = await repo.agent_site(conn, agent_id, org_id=principal.org_id)
+            if site is not None and access.can(
+                principal, site_id=site, agent_id=agent_id, permission=access.WRITE
+            ):
+                writable.add(agent_id)
+    return writable
+
+
 async def get_channel(database: Database, principal: Principal, target: Target) -> Channel:
     async with database.connect() as conn:
         return channel_model(await load_channel(conn, principal, target, access.READ))
@@ -270,6 +288,7 @@ async def update_channel(
         updated = await repo.update(
             conn, record.id, org_id=principal.org_id, changes=changes, now_ms=now_ms()
         )
+    channels_changed()
     if updated is None:
         raise not_found(as_ref(target))
     return channel_model(updated)
@@ -287,6 +306,7 @@ async def delete_channel(writer: IngestWriter, principal: Principal, target: Tar
         return record.id if deleted else None
 
     channel_id = await writer.run(delete)
+    channels_changed()
     if channel_id is None:
         raise not_found(as_ref(target))
     return channel_id

@@ -140,6 +140,7 @@ class IngestWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._listeners: list[Listener] = []
+        self._conn: AsyncConnection | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class IngestWriter:
             await self._task
         finally:
             self._task = None
+            await self._drop_connection()
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every :class:`CommittedBatch`, after its callers are answered.
@@ -310,12 +312,37 @@ class IngestWriter:
             except Exception:
                 log.exception("ingest listener failed")
 
+    async def _batch_connection(self) -> AsyncConnection:
+        """The connection batches are written on, kept between batches.
+
+        Checking a connection out of the pool and resetting it on return costs
+        two driver round trips per batch, as much as the writes of a small
+        batch; the writer is the only user of this one, so it keeps it.
+        """
+        if self._conn is None:
+            conn = await self.database.engine.connect()
+            try:
+                await prepare_bulk_writer(conn, self.database.kind)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # pragma: no cover - a broken connection is being dropped anyway
+                log.debug("closing the batch connection failed", exc_info=True)
+
     async def _write(self, batch: list[_Request]) -> _Outcome:
         now = self._clock()
         owners = {item.channel_pk: item.org_id for request in batch for item in request.items}
         outcome = _Outcome()
-        async with self.database.engine.connect() as conn:
-            await prepare_bulk_writer(conn, self.database.kind)
+        conn = await self._batch_connection()
+        try:
             await begin_write(conn, self.database.kind)
             states = await repo.lock_channels(conn, self.database.kind, owners)
             wanted = {
@@ -347,6 +374,10 @@ class IngestWriter:
             )
             await repo.insert_messages(conn, self.database.kind, rows)
             await conn.commit()
+        except BaseException:
+            # Never reuse a connection a failed batch may have left mid-transaction.
+            await self._drop_connection()
+            raise
         ids = {item.channel_pk: item.channel_id for request in batch for item in request.items}
         ids = {item.channel_pk: item.channel_id for request in batch for item in request.items}
         outcome.committed = CommittedBatch(

@@ -26,14 +26,17 @@ from fleetyard.protocol.telemetry import (
 )
 from fleetyard.server.services.auth import Principal
 from fleetyard.server.services.clock import now_ms, to_datetime
-from fleetyard.server.services.errors import Forbidden, Unprocessable
+from fleetyard.server.services.errors import Forbidden, NotFound, Unprocessable
 from fleetyard.server.services.telemetry import access
+from fleetyard.server.services.telemetry.channel_cache import by_id, by_name, cache_for
 from fleetyard.server.services.telemetry.channels import (
     ChannelRef,
     Target,
     as_ref,
     ensure_channels,
     load_channel,
+    not_found,
+    writable_agents,
 )
 from fleetyard.server.services.telemetry.ingest import IngestItem, IngestResult, IngestWriter
 from fleetyard.server.services.telemetry.models import aggregate_model
@@ -61,8 +64,11 @@ class Publish:
     override_aggregate: bool = False
 
 
-def payload_problems(channel: ChannelRecord, message: Publish, now: int) -> list[tuple[str, str]]:
-    """``(field, message)`` pairs for everything wrong with ``message`` in ``channel``."""
+def payload_problems(
+    channel: ChannelRecord | None, message: Publish, now: int
+) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs for everything wrong with ``message`` in ``channel``
+    (None: a channel about to be created, which has no JSON Schema yet)."""
     problems: list[tuple[str, str]] = []
     ts = message.timestamp_ms
     if ts is not None and not 0 <= ts <= now + MAX_FUTURE_MS:
@@ -70,7 +76,7 @@ def payload_problems(channel: ChannelRecord, message: Publish, now: int) -> list
     cmid = message.client_message_id
     if cmid is not None and not 0 < len(cmid) <= CLIENT_MESSAGE_ID_MAX_LENGTH:
         problems.append(("client_message_id", "1 to 200 characters"))
-    if channel.json_schema is not None:
+    if channel is not None and channel.json_schema is not None:
         errors = validate(message.payload, channel.json_schema)
         problems.extend(("payload", error) for error in errors)
     return problems
@@ -114,6 +120,40 @@ def invalid_payload(problems: list[tuple[str, str]], prefix: list[str | int]) ->
 async def _resolve_one(
     writer: IngestWriter, principal: Principal, ref: ChannelRef
 ) -> ChannelRecord:
+    """The channel to publish one message to, from a few seconds of memory when possible
+    (see :mod:`.channel_cache`); access is checked every time."""
+    cache = cache_for(writer)
+    org_id = principal.org_id
+    key = (
+        by_id(org_id, ref.channel_id)
+        if ref.channel_id is not None
+        else by_name(org_id, ref.agent_id or "", ref.name or "")
+    )
+    channel = cache.get(key)
+    if channel is not None:
+        _check_writable(principal, channel, ref)
+        return channel
+    generation = cache.generation()
+    channel = await _look_up_one(writer, principal, ref)
+    cache.put(channel, generation)
+    return channel
+
+
+def _check_writable(principal: Principal, channel: ChannelRecord, ref: ChannelRef) -> None:
+    """:func:`load_channel`'s rules on a remembered row: 404 unless readable, 403 unless
+    writable."""
+    site_id, agent_id = channel.site_id, channel.agent_id
+    if access.can(principal, site_id=site_id, agent_id=agent_id, permission=access.WRITE):
+        return
+    read = access.channel_read_permission(channel.is_private)
+    if not access.can(principal, site_id=site_id, agent_id=agent_id, permission=read):
+        raise not_found(ref)
+    access.require(principal, site_id=site_id, agent_id=agent_id, permission=access.WRITE)
+
+
+async def _look_up_one(
+    writer: IngestWriter, principal: Principal, ref: ChannelRef
+) -> ChannelRecord:
     database = writer.database
     if ref.channel_id is None and ref.agent_id is not None and ref.name is not None:
         resolved = await _resolve_many(writer, principal, [ref])
@@ -137,9 +177,10 @@ async def publish(
 
 
 async def _resolve_many(
-    writer: IngestWriter, principal: Principal, refs: Sequence[ChannelRef]
+    writer: IngestWriter, principal: Principal, refs: Sequence[ChannelRef], *, create: bool = True
 ) -> list[ChannelRecord | None]:
-    """Each ref's channel if the caller may write it (creating named ones), else None."""
+    """Each ref's channel if the caller may write it (creating missing named ones unless
+    ``create`` is false), else None."""
     ids = {r.channel_id for r in refs if r.channel_id is not None}
     names: dict[tuple[str, str], str] = {}
     for ref in refs:
@@ -158,7 +199,7 @@ async def _resolve_many(
     by_id = {c.id: c for c in found}
     by_name = {(c.agent_id, c.name): c for c in found}
     missing = sorted({(a, s) for (a, _), s in names.items() if (a, s) not in by_name})
-    if missing:
+    if missing and create:
         by_name.update(await ensure_channels(writer.database, principal, missing))
     resolved: list[ChannelRecord | None] = []
     for ref in refs:
@@ -192,17 +233,23 @@ async def publish_batch(
 
     Every item is checked first; any problem raises 422 ``payload_invalid``
     with one ``errors`` entry per problem (``loc`` = ``["body", "items", i,
-    field]``) and stores nothing. The accepted batch is committed as one
-    request: every message or none. Acknowledgements come in item order.
+    field]``) and stores nothing — not even the named channels it would have
+    created. The accepted batch is committed as one request: every message or
+    none. Acknowledgements come in item order.
     """
     refs = [as_ref(target) for target, _ in items]
-    channels = await _resolve_many(writer, principal, refs)
+    channels = await _resolve_many(writer, principal, refs, create=False)
+    to_create = _missing_names(refs, channels)
+    creatable = (
+        await writable_agents(writer.database, principal, {a for a, _ in to_create.values()})
+        if to_create
+        else set()
+    )
     now = now_ms()
     errors: list[dict[str, Any]] = []
-    staged: list[IngestItem] = []
     for index, (ref, channel, (_, message)) in enumerate(zip(refs, channels, items, strict=True)):
         where: list[str | int] = ["body", "items", index]
-        if channel is None:
+        if channel is None and to_create.get(index, ("", ""))[0] not in creatable:
             problem = "not_found"
             text = f"channel {ref.describe()} was not found"
             if ref.channel_id is None and ref.name is not None:
@@ -215,8 +262,6 @@ async def publish_batch(
         problems = payload_problems(channel, message, now)
         if problems:
             errors.extend(invalid_payload(problems, where).extra["errors"])
-            continue
-        staged.append(_item(principal, channel, message, now))
     if errors:
         raise Unprocessable(
             f"{len({tuple(e['loc'][:3]) for e in errors})} of {len(items)} items are invalid;"
@@ -224,7 +269,30 @@ async def publish_batch(
             code=ErrorCode.PAYLOAD_INVALID,
             errors=errors,
         )
+    if to_create:
+        created = await ensure_channels(writer.database, principal, sorted(set(to_create.values())))
+        for index, key in to_create.items():
+            channels[index] = created.get(key)
+    staged: list[IngestItem] = []
+    for channel, (_, message) in zip(channels, items, strict=True):
+        if channel is None:  # its agent was deleted between the checks and now
+            raise NotFound("An agent of this batch was deleted meanwhile; nothing was stored.")
+        staged.append(_item(principal, channel, message, now))
     return [ack(result) for result in await writer.submit(staged)]
+
+
+def _missing_names(
+    refs: Sequence[ChannelRef], channels: Sequence[ChannelRecord | None]
+) -> dict[int, tuple[str, str]]:
+    """Item index → ``(agent id, stored name)`` of the named channels that do not exist yet."""
+    missing: dict[int, tuple[str, str]] = {}
+    for index, (ref, channel) in enumerate(zip(refs, channels, strict=True)):
+        if channel is None and ref.channel_id is None and ref.agent_id and ref.name:
+            try:
+                missing[index] = (ref.agent_id, parse_channel_name(ref.name)[1])
+            except ChannelNameError:
+                continue
+    return missing
 
 
 async def update_aggregate(

@@ -7,6 +7,8 @@ messages never holds the write lock for long and ingest keeps flowing.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,6 +20,8 @@ from fleetyard.server.storage.repositories.telemetry import messages as repo
 from fleetyard.server.storage.repositories.telemetry.channels import RetentionPolicy
 
 CHUNK = 10_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +74,23 @@ async def _apply(writer: IngestWriter, policy: RetentionPolicy, now: int, chunk:
         while (count := await writer.run(by_count)) > 0:
             total += count
     return total
+
+
+async def run_periodically(writer: IngestWriter, *, interval_seconds: float) -> None:
+    """Apply retention every ``interval_seconds`` until cancelled (the app lifespan's task).
+
+    A failed round is logged and the next one runs on schedule; cancelling
+    stops it between rounds or inside one (a chunk already handed to the
+    writer still commits: each chunk is its own transaction).
+    """
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            report = await apply_retention(writer)
+        except Exception:
+            log.exception("retention round failed")
+            continue
+        if report.deleted:
+            log.info(
+                "retention removed %d messages from %d channels", report.deleted, report.channels
+            )

@@ -1,0 +1,134 @@
+"""Single-message publish over HTTP vs a bare ASGI route parsing the same JSON body.
+
+Both are served the same way (one uvicorn process, its default event loop and
+HTTP parser, on loopback) and loaded the same way, by ``wrk`` in a second
+process (Debian package ``wrk``). Prints requests/s and latency percentiles of
+both and the ratio. The publish is durable: each 201 means the message is
+committed to the database.
+
+Run: ``.venv/bin/python bench/publish_http.py [--seconds 10] [--connections 32]``.
+Set ``FLEETYARD_BENCH_DATABASE_URL`` to run the server on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx2
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+KEY = "fy_test_" + "b" * 40
+PAYLOAD = '{"payload": {"temperature": 21.5, "humidity": 40, "battery": {"level": 87}}}'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}")
+        try:
+            httpx2.get(url, timeout=1.0)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} never answered")
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> dict[str, float]:
+    body = PAYLOAD.replace('"', '\\"')
+    lines = ['wrk.method = "POST"', f'wrk.body = "{body}"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in out:
+        raise SystemExit(f"non-2xx answers from {url}:\n{out}")
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
+        assert match, out
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        result[f"p{pct}_ms"] = float(match.group(1)) * scale
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("this bench needs wrk: apt-get install wrk")
+
+    workdir = Path(tempfile.mkdtemp(prefix="fleetyard-bench-"))
+    env = {**os.environ, "FLEETYARD_BOOTSTRAP_API_KEY": KEY, "FLEETYARD_LOG_LEVEL": "warning"}
+    database_url = os.environ.get("FLEETYARD_BENCH_DATABASE_URL", "")
+
+    bare_port, yard_port = free_port(), free_port()
+    bare = subprocess.Popen(
+        [str(BIN / "uvicorn"), "_bare_app:app", "--port", str(bare_port), "--log-level", "warning"],
+        cwd=HERE,
+    )
+    serve = [str(BIN / "yard"), "serve", "--dev", "--port", str(yard_port)]
+    serve += ["--data-dir", str(workdir)]
+    if database_url:
+        serve += ["--database-url", database_url]
+    yard = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{bare_port}/", bare)
+        base = f"http://127.0.0.1:{yard_port}"
+        wait_ready(f"{base}/healthz", yard)
+        auth = {"Authorization": f"Bearer {KEY}"}
+        site = httpx2.post(f"{base}/v1/sites", json={"name": f"bench {time.time()}"}, headers=auth)
+        agent = httpx2.post(
+            f"{base}/v1/agents", json={"site_id": site.json()["id"], "name": "bench"}, headers=auth
+        ).json()
+        publish_url = f"{base}/v1/agents/{agent['id']}/channels/{quote('telemetry')}/messages"
+        json_headers = {"Content-Type": "application/json"}
+
+        bare_result = wrk(
+            f"http://127.0.0.1:{bare_port}/", json_headers, args.seconds, args.connections
+        )
+        yard_result = wrk(publish_url, {**json_headers, **auth}, args.seconds, args.connections)
+    finally:
+        for process in (bare, yard):
+            process.terminate()
+            process.wait(timeout=15)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    kind = "postgresql" if database_url else "sqlite"
+    print(
+        f"single-message publish over HTTP ({kind}), wrk -t1 -c{args.connections} -d{args.seconds}s"
+    )
+    for name, result in (("bare ASGI route", bare_result), ("durable publish", yard_result)):
+        print(
+            f"  {name:16}: {result['rps']:9,.0f} req/s   p50 {result['p50_ms']:6.2f} ms"
+            f"   p99 {result['p99_ms']:6.2f} ms"
+        )
+    print(f"  ratio           : {yard_result['rps'] / bare_result['rps']:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
