@@ -21,6 +21,7 @@ from fleetyard.protocol.identity import (
     User,
 )
 from fleetyard.protocol.system import SystemInfo
+from fleetyard.protocol.telemetry import Agent, Aggregate, Channel, Message, PublishAck
 from fleetyard.sdk._exceptions import APIConnectionError, APIStatusError, error_from_response
 
 T0 = datetime(2026, 11, 2, 9, 30, 15, 123000, tzinfo=UTC)
@@ -138,4 +139,64 @@ def system_info() -> SystemInfo:
         database="sqlite",
         uptime_seconds=93_784.5,
         dev_mode=True,
+    )
+
+
+def agent(n: int = 1, name: str = "pump-7", **kw: object) -> Agent:
+    data: dict[str, object] = {
+        "id": f"agt_{n}",
+        "org_id": "org_1",
+        "site_id": "site_1",
+        "name": name,
+        "kind": "device",
+        "labels": {"line": "3", "zone": "a"},
+        "metadata": {},
+        "online": True,
+        "last_seen": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    return Agent.model_validate({**data, **kw})
+
+
+def channel(n: int = 1, name: str = "status", **kw: object) -> Channel:
+    kind = {"#": "processor", "!": "task"}.get(name[:1], "channel")
+    data: dict[str, object] = {
+        "id": f"ch_{n}",
+        "org_id": "org_1",
+        "agent_id": "agt_1",
+        "name": name,
+        "kind": kind,
+        "last_seq": 42,
+        "aggregate_version": 40,
+        "aggregate_updated_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    return Channel.model_validate({**data, **kw})
+
+
+def message(seq: int = 1, payload: object = None, **kw: object) -> Message:
+    data: dict[str, object] = {
+        "channel_id": "ch_1",
+        "seq": seq,
+        "ts": T0,
+        "received_at": T0,
+        "payload": {"t": 21.5, "ok": True} if payload is None else payload,
+    }
+    return Message.model_validate({**data, **kw})
+
+
+def ack(seq: int | None = 43, duplicate: bool = False) -> PublishAck:
+    return PublishAck(channel_id="ch_1", seq=seq, ts=T0, duplicate=duplicate, aggregate_version=41)
+
+
+def aggregate(data: object = None, version: int = 40) -> Aggregate:
+    return Aggregate.model_validate(
+        {
+            "channel_id": "ch_1",
+            "data": {"t": 21.5, "mode": "eco"} if data is None else data,
+            "version": version,
+            "updated_at": T0,
+        }
     )

@@ -127,3 +127,68 @@ def tokens_json(
 
 def ok(body: Any, status: int = 200, **headers: str) -> httpx2.Response:
     return httpx2.Response(status, json=body, headers=headers)
+
+
+def agent_json(agent_id: str = "agt_1", name: str = "pump-7") -> dict[str, Any]:
+    return {
+        "id": agent_id,
+        "org_id": "org_1",
+        "site_id": "site_1",
+        "name": name,
+        "kind": "device",
+        "labels": {"line": "3"},
+        "metadata": {},
+        "online": True,
+        "last_seen": TS,
+        "created_at": TS,
+        "updated_at": TS,
+    }
+
+
+def channel_json(channel_id: str = "ch_1", name: str = "status") -> dict[str, Any]:
+    kind = {"#": "processor", "!": "task"}.get(name[:1], "channel")
+    return {
+        "id": channel_id,
+        "org_id": "org_1",
+        "agent_id": "agt_1",
+        "name": name,
+        "kind": kind,
+        "is_private": False,
+        "retention": {"max_age_seconds": None, "max_messages": None},
+        "json_schema": None,
+        "last_seq": 3,
+        "aggregate_version": 3,
+        "aggregate_updated_at": TS,
+        "created_at": TS,
+        "updated_at": TS,
+    }
+
+
+def message_json(seq: int = 1, payload: Any = None, channel_id: str = "ch_1") -> dict[str, Any]:
+    return {
+        "channel_id": channel_id,
+        "seq": seq,
+        "ts": TS,
+        "received_at": TS,
+        "payload": {"t": 20 + seq} if payload is None else payload,
+        "client_message_id": None,
+    }
+
+
+def aggregate_json(data: Any = None, version: int = 3) -> dict[str, Any]:
+    return {
+        "channel_id": "ch_1",
+        "data": {"t": 21.5} if data is None else data,
+        "version": version,
+        "updated_at": TS,
+    }
+
+
+def ack_json(seq: int | None = 4, duplicate: bool = False) -> dict[str, Any]:
+    return {
+        "channel_id": "ch_1",
+        "seq": seq,
+        "ts": TS,
+        "duplicate": duplicate,
+        "aggregate_version": 4,
+    }

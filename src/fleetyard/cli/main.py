@@ -14,7 +14,19 @@ from typer.core import TyperGroup
 from fleetyard import APIConnectionError, APIError, ConfigError
 from fleetyard._version import __version__
 from fleetyard.cli import session
-from fleetyard.cli.commands import auth, keys, profiles, serve, sites, system, users
+from fleetyard.cli.commands import (
+    agents,
+    auth,
+    channels,
+    keys,
+    profiles,
+    serve,
+    sites,
+    system,
+    tail,
+    telemetry,
+    users,
+)
 from fleetyard.cli.output import Output
 from fleetyard.protocol.errors import Problem
 
@@ -150,6 +162,13 @@ app.add_typer(keys.app)
 app.add_typer(users.app)
 app.add_typer(sites.app)
 app.add_typer(system.app)
+app.add_typer(agents.app)
+app.add_typer(channels.app)
+app.command("publish")(telemetry.publish)
+app.command("messages")(telemetry.messages)
+app.command("aggregate")(telemetry.aggregate)
+app.command("timeseries")(telemetry.timeseries)
+app.command("tail")(tail.tail)
 
 
 def main() -> None:

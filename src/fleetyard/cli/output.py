@@ -12,8 +12,9 @@ or ``{"error": {...}}`` on one line with ``--json``.
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import typer
@@ -23,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from fleetyard.cli.plot import ChartView
 from fleetyard.cli.views import RecordView, TableView
 
 JSONValue = Any
@@ -106,9 +108,59 @@ class Output:
             self.stdout.print(Text.assemble(("Secret: ", "bold"), secret), soft_wrap=True)
         self.warning("the secret is shown only this once; store it now, it cannot be read again")
 
+    def stream_item(self, text: str, data: object) -> None:
+        """One item of a live stream as it arrives: a line for people; with ``--json`` one
+        compact JSON object per line (JSON Lines), flushed at once for pipes."""
+        if self.json:
+            line = json.dumps(to_jsonable(data), ensure_ascii=False, separators=(",", ":"))
+            self.stdout.file.write(line + "\n")
+            self.stdout.file.flush()
+            return
+        self.stdout.print(Text(text), soft_wrap=True)
+        self.stdout.file.flush()
+
     def line(self, text: str) -> None:
         """A plain line on stdout (``--version``)."""
         self.stdout.print(Text(text), soft_wrap=True)
+
+    def document(self, value: JSONValue, data: object, *, footer: str | None = None) -> None:
+        """A JSON value for people (indented, then a dim ``footer``); ``data`` with ``--json``."""
+        if self.json:
+            self._json_document(to_jsonable(data))
+            return
+        self.stdout.print(Text(json.dumps(value, indent=2, ensure_ascii=False)), soft_wrap=True)
+        if footer:
+            self.stdout.print(Text(footer, style="dim"), soft_wrap=True)
+
+    def charts(self, charts: Sequence[ChartView], data: object, *, empty: str) -> None:
+        """Terminal charts for people (``empty`` when there are none); ``data`` with ``--json``."""
+        if self.json:
+            self._json_document(to_jsonable(data))
+            return
+        if not charts:
+            self.stdout.print(Text(empty, style="dim"), soft_wrap=True)
+        for n, chart in enumerate(charts):
+            if n:
+                self.stdout.print()
+            title = Text.assemble((chart.title, "bold"), "  ", (chart.summary, "dim"))
+            self.stdout.print(title, soft_wrap=True)
+            for line in chart.lines:
+                self.stdout.print(Text(line, style="cyan"), soft_wrap=True)
+
+    def csv(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        """CSV on stdout, for scripts and spreadsheets (``--csv``)."""
+        writer = csv.writer(self.stdout.file, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        self.stdout.file.flush()
+
+    def width(self) -> int:
+        """How many columns the output has (the terminal's, or ``COLUMNS``)."""
+        return self.stdout.width
+
+    def note(self, text: str) -> None:
+        """A hint for people on stderr (never in the way of stdout)."""
+        self.stderr.print(Text(text, style="dim"), soft_wrap=True)
 
     # -- stderr -----------------------------------------------------------------
 

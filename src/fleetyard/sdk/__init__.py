@@ -49,7 +49,10 @@ from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawResponse
 from fleetyard.sdk._response import RawResponse
 from fleetyard.sdk._retry import RetryPolicy, parse_retry_after, retry_delay
+from fleetyard.sdk._stream import AsyncStreamSubscription, ReconnectCallback, StreamSubscription
+from fleetyard.sdk._stream_state import ReconnectPolicy, StreamEvent
 from fleetyard.sdk._types import NOT_GIVEN, NotGiven, ReadOptions, TimeoutTypes, WriteOptions
+from fleetyard.sdk.resources._telemetry import ChannelRef, Instant
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -63,14 +66,17 @@ __all__ = [
     "AsyncClient",
     "AsyncClientWithRawResponse",
     "AsyncPager",
+    "AsyncStreamSubscription",
     "AuthenticationError",
     "BadRequestError",
+    "ChannelRef",
     "Client",
     "ClientWithRawResponse",
     "ConfigError",
     "ConflictError",
     "FleetyardError",
     "IdempotencyKeyMismatchError",
+    "Instant",
     "InternalServerError",
     "NotFoundError",
     "NotGiven",
@@ -80,8 +86,12 @@ __all__ = [
     "RateLimitError",
     "RawResponse",
     "ReadOptions",
+    "ReconnectCallback",
+    "ReconnectPolicy",
     "RetryPolicy",
     "Settings",
+    "StreamEvent",
+    "StreamSubscription",
     "SyncPager",
     "TimeoutTypes",
     "TokenCallback",

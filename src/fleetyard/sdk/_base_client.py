@@ -132,6 +132,7 @@ class BaseClient:
             headers["Authorization"] = f"Bearer {bearer}"
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        headers.update(op.headers or {})
         headers.update(options.get("extra_headers", {}))
         params = {k: v for k, v in (op.params or {}).items() if v is not None}
         params.update(options.get("extra_query", {}))

@@ -13,22 +13,27 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import cached_property
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, Unpack, cast
 
 import anyio
 import httpx2
 
+from fleetyard.protocol.telemetry import Channel
 from fleetyard.sdk._base_client import BaseClient, TokenCallback
 from fleetyard.sdk._flow import Action, Exclusive, Flow, Send, Sleep
 from fleetyard.sdk._operation import RequestSpec
 from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawResponse
 from fleetyard.sdk._retry import RetryPolicy
-from fleetyard.sdk._types import TimeoutTypes
+from fleetyard.sdk._types import TimeoutTypes, WriteOptions
 from fleetyard.sdk.resources.account import Account, AsyncAccount
+from fleetyard.sdk.resources.agents import Agents, AsyncAgents
 from fleetyard.sdk.resources.auth import AsyncAuth, Auth
+from fleetyard.sdk.resources.channels import AsyncChannels, Channels
 from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
 from fleetyard.sdk.resources.members import AsyncMembers, Members
+from fleetyard.sdk.resources.presence import AsyncPresence, Presence
 from fleetyard.sdk.resources.sites import AsyncSites, Sites
+from fleetyard.sdk.resources.stream import AsyncStream, Stream
 from fleetyard.sdk.resources.system import AsyncSystem, System
 from fleetyard.sdk.resources.users import AsyncUsers, Users
 
@@ -150,6 +155,49 @@ class Client(BaseClient):
             client.members("site_01…").add("usr_01…", role="viewer")
         """
         return Members(self, site_id)
+
+    @cached_property
+    def agents(self) -> Agents:
+        """The machines and devices that publish telemetry."""
+        return Agents(self)
+
+    @cached_property
+    def channels(self) -> Channels:
+        """Agents' channels: publish, messages, aggregates, timeseries."""
+        return Channels(self)
+
+    def create_channel(self, name: str, agent_id: str, **options: Unpack[WriteOptions]) -> Channel:
+        """Create (or get) a channel, Doover style: ``"#name"`` a processor, ``"!name"`` a task.
+
+        The same as ``client.channels.create(agent_id, name)``; note the order.
+
+        Example::
+
+            processor = client.create_channel("#my-processor", "agt_01…")
+        """
+        return self.channels.create(agent_id, name, **options)
+
+    @cached_property
+    def stream(self) -> Stream:
+        """Live events of channels and presence, with reconnect and resume.
+
+        Example::
+
+            with client.stream.subscribe(["ch_01…"]) as events:
+                for event in events:
+                    print(event.type)
+        """
+        return Stream(self)
+
+    @cached_property
+    def presence(self) -> Presence:
+        """Agent heartbeats (online/offline).
+
+        Example::
+
+            client.presence.heartbeat("agt_01…")
+        """
+        return Presence(self)
 
     @cached_property
     def http(self) -> RawHTTP:
@@ -315,6 +363,51 @@ class AsyncClient(BaseClient):
             await client.members("site_01…").add("usr_01…", role="viewer")
         """
         return AsyncMembers(self, site_id)
+
+    @cached_property
+    def agents(self) -> AsyncAgents:
+        """The machines and devices that publish telemetry."""
+        return AsyncAgents(self)
+
+    @cached_property
+    def channels(self) -> AsyncChannels:
+        """Agents' channels: publish, messages, aggregates, timeseries."""
+        return AsyncChannels(self)
+
+    async def create_channel(
+        self, name: str, agent_id: str, **options: Unpack[WriteOptions]
+    ) -> Channel:
+        """Create (or get) a channel, Doover style: ``"#name"`` a processor, ``"!name"`` a task.
+
+        The same as ``await client.channels.create(agent_id, name)``; note the order.
+
+        Example::
+
+            processor = await client.create_channel("#my-processor", "agt_01…")
+        """
+        return await self.channels.create(agent_id, name, **options)
+
+    @cached_property
+    def stream(self) -> AsyncStream:
+        """Live events of channels and presence, with reconnect and resume.
+
+        Example::
+
+            async with client.stream.subscribe(["ch_01…"]) as events:
+                async for event in events:
+                    print(event.type)
+        """
+        return AsyncStream(self)
+
+    @cached_property
+    def presence(self) -> AsyncPresence:
+        """Agent heartbeats (online/offline).
+
+        Example::
+
+            await client.presence.heartbeat("agt_01…")
+        """
+        return AsyncPresence(self)
 
     @cached_property
     def http(self) -> AsyncRawHTTP:

@@ -17,8 +17,8 @@ __all__ = ["AuthMode", "Operation", "QueryValue", "RequestSpec", "path_param", "
 
 T = TypeVar("T")
 
-QueryValue = str | int | bool | None
-"""A query parameter value; ``None`` leaves the parameter out."""
+QueryValue = str | int | bool | list[str] | None
+"""A query parameter value; ``None`` leaves the parameter out, a list repeats it."""
 
 AuthMode = Literal["default", "none", "passive"]
 """How a call authenticates.
@@ -36,7 +36,8 @@ class Operation(Generic[T]):
     ``cast_to`` is a pydantic model (the body is validated into it),
     ``type(None)`` for answers without a body, or :class:`httpx2.Response` to
     get the response itself. ``on_result`` runs with the parsed answer once the
-    call succeeded (a login adopts its tokens that way).
+    call succeeded (a login adopts its tokens that way). ``headers`` belong to
+    the call itself (``If-Match``); per-call options still win over them.
     """
 
     method: str
@@ -47,6 +48,7 @@ class Operation(Generic[T]):
     content: bytes | None = None
     auth: AuthMode = "default"
     on_result: Callable[[T], None] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ class RequestSpec:
 
     method: str
     url: str
-    params: dict[str, str | int | bool]
+    params: dict[str, str | int | bool | list[str]]
     # Holds the Authorization header: keep it out of reprs and logs.
     headers: dict[str, str] = field(repr=False)
     json: Any = None

@@ -11,17 +11,35 @@ from fleetyard.sdk.resources.account import (
     AsyncAccount,
     AsyncAccountWithRawResponse,
 )
+from fleetyard.sdk.resources.agents import (
+    Agents,
+    AgentsWithRawResponse,
+    AsyncAgents,
+    AsyncAgentsWithRawResponse,
+)
 from fleetyard.sdk.resources.auth import (
     AsyncAuth,
     AsyncAuthWithRawResponse,
     Auth,
     AuthWithRawResponse,
 )
+from fleetyard.sdk.resources.channels import (
+    AsyncChannels,
+    AsyncChannelsWithRawResponse,
+    Channels,
+    ChannelsWithRawResponse,
+)
 from fleetyard.sdk.resources.members import (
     AsyncMembers,
     AsyncMembersWithRawResponse,
     Members,
     MembersWithRawResponse,
+)
+from fleetyard.sdk.resources.presence import (
+    AsyncPresence,
+    AsyncPresenceWithRawResponse,
+    Presence,
+    PresenceWithRawResponse,
 )
 from fleetyard.sdk.resources.sites import (
     AsyncSites,
@@ -92,6 +110,21 @@ class ClientWithRawResponse:
         """Raw-response ``client.members(site_id)``."""
         return MembersWithRawResponse(Members(self._client, site_id, raw=True))
 
+    @cached_property
+    def presence(self) -> PresenceWithRawResponse:
+        """Raw-response ``client.presence``."""
+        return PresenceWithRawResponse(Presence(self._client, raw=True))
+
+    @cached_property
+    def agents(self) -> AgentsWithRawResponse:
+        """Raw-response ``client.agents``."""
+        return AgentsWithRawResponse(Agents(self._client, raw=True))
+
+    @cached_property
+    def channels(self) -> ChannelsWithRawResponse:
+        """Raw-response ``client.channels``."""
+        return ChannelsWithRawResponse(Channels(self._client, raw=True))
+
 
 class AsyncClientWithRawResponse:
     """The resources of an :class:`~fleetyard.AsyncClient`, answering :class:`RawResponse`.
@@ -133,3 +166,18 @@ class AsyncClientWithRawResponse:
     def members(self, site_id: str) -> AsyncMembersWithRawResponse:
         """Raw-response ``client.members(site_id)``."""
         return AsyncMembersWithRawResponse(AsyncMembers(self._client, site_id, raw=True))
+
+    @cached_property
+    def presence(self) -> AsyncPresenceWithRawResponse:
+        """Raw-response ``client.presence``."""
+        return AsyncPresenceWithRawResponse(AsyncPresence(self._client, raw=True))
+
+    @cached_property
+    def agents(self) -> AsyncAgentsWithRawResponse:
+        """Raw-response ``client.agents``."""
+        return AsyncAgentsWithRawResponse(AsyncAgents(self._client, raw=True))
+
+    @cached_property
+    def channels(self) -> AsyncChannelsWithRawResponse:
+        """Raw-response ``client.channels``."""
+        return AsyncChannelsWithRawResponse(AsyncChannels(self._client, raw=True))

@@ -1,0 +1,111 @@
+"""`yard tail AGENT CHANNEL`: follow a channel live; survives network loss without a gap."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from fleetyard.cli import params, session
+from fleetyard.cli.session import CLIError
+from fleetyard.protocol.common import format_timestamp
+from fleetyard.protocol.stream import AggregateUpdatedEvent, MessageCreatedEvent
+from fleetyard.sdk import StreamEvent
+
+EXIT_USAGE = 2
+
+AgentArg = Annotated[
+    str, typer.Argument(help="Agent id (agt_…).", metavar="AGENT", show_default=False)
+]
+ChannelArg = Annotated[
+    str,
+    typer.Argument(
+        help="Channel name on that agent (quote # and ! in a shell: '#proc').",
+        metavar="CHANNEL",
+        parser=params.channel_name,
+        show_default=False,
+    ),
+]
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_line(event: StreamEvent) -> str:
+    """How a person sees one event: time, position, compact JSON."""
+    if isinstance(event, MessageCreatedEvent):
+        return (
+            f"{format_timestamp(event.message.ts)}  #{event.seq}  {_compact(event.message.payload)}"
+        )
+    if isinstance(event, AggregateUpdatedEvent):
+        when = format_timestamp(event.updated_at) if event.updated_at else "-"
+        return f"{when}  aggregate v{event.version}  {_compact(event.data)}"
+    return f"{format_timestamp(event.at)}  {event.type}  {event.agent_id}"
+
+
+def event_data(event: StreamEvent) -> dict[str, Any]:
+    """What ``--json`` prints for one event: the wire event, one line each (JSON Lines)."""
+    return event.model_dump(mode="json", exclude={"sub"})
+
+
+def tail(
+    ctx: typer.Context,
+    agent_id: AgentArg,
+    channel: ChannelArg,
+    since: Annotated[
+        params.When | None,
+        typer.Option(
+            "--since",
+            parser=params.when,
+            metavar="WHEN",
+            help="First show what was stored since then: a duration ago (1h) or ISO 8601.",
+            show_default=False,
+        ),
+    ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after", min=0, metavar="SEQ", help="First show the stored messages after this seq."
+        ),
+    ] = None,
+    aggregate: Annotated[
+        bool, typer.Option("--aggregate", help="Also show each change of the aggregate.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per line (JSON Lines).")
+    ] = False,
+) -> None:
+    """Follow a channel live: each message as it arrives, until Ctrl-C.
+
+    When the connection drops, yard reconnects and carries on after the last
+    message shown: nothing is skipped or shown twice.
+    """
+    s = session.get(ctx, json_output)
+    if since is not None and after is not None:
+        raise CLIError("give --since or --after, not both", code="usage", exit_code=EXIT_USAGE)
+    client = s.client
+    found = client.channels.get_by_name(agent_id, channel)
+    start = after
+    if since is not None:
+        # The first stored message of the window (by message time); nothing there: from now.
+        page = client.channels.messages_page(found.id, start=since.value, order="asc", limit=1)
+        start = page.items[0].seq - 1 if page.items else found.last_seq
+    outage = False
+
+    def on_reconnect(attempt: int, delay: float, error: Exception) -> None:
+        nonlocal outage
+        if not outage:
+            outage = True
+            s.out.warning(f"connection lost ({error}); reconnecting…")
+
+    try:
+        with client.stream.subscribe(
+            [found.id], aggregates=aggregate, after=start, on_reconnect=on_reconnect
+        ) as events:
+            for event in events:
+                outage = False
+                s.out.stream_item(event_line(event), event_data(event))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how tail ends: not an error.

@@ -1,0 +1,134 @@
+"""Live events: ``client.stream.subscribe(...)`` over the ``/v1/stream`` WebSocket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from fleetyard.sdk._stream import AsyncStreamSubscription, ReconnectCallback, StreamSubscription
+from fleetyard.sdk._stream_state import (
+    ChannelTarget,
+    PresenceTarget,
+    ReconnectPolicy,
+    StreamState,
+    channel_specs,
+    presence_spec,
+)
+
+if TYPE_CHECKING:
+    from fleetyard.sdk._client import AsyncClient, Client
+
+__all__ = ["AsyncStream", "Stream"]
+
+DEFAULT_RECONNECT = ReconnectPolicy()
+
+
+def _state(
+    channels: Iterable[ChannelTarget],
+    aggregates: bool,
+    presence: PresenceTarget | None,
+    after: int | Mapping[str, int] | None,
+) -> StreamState:
+    return StreamState(
+        channel_specs(channels, after), aggregates=aggregates, presence=presence_spec(presence)
+    )
+
+
+class Stream:
+    """Real-time events of channels and agent presence, for a :class:`~fleetyard.Client`.
+
+    Example::
+
+        with client.stream.subscribe([("agt_01…", "status")]) as events:
+            for event in events:
+                print(event.seq, event.message.payload)
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def subscribe(
+        self,
+        channels: Iterable[ChannelTarget] = (),
+        *,
+        aggregates: bool = False,
+        presence: PresenceTarget | None = None,
+        after: int | Mapping[str, int] | None = None,
+        idle_timeout: float | None = None,
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+        on_reconnect: ReconnectCallback | None = None,
+    ) -> StreamSubscription:
+        """Follow channels (by id or ``(agent_id, name)``) and/or presence; iterate the events.
+
+        Events are :class:`~fleetyard.protocol.stream.MessageCreatedEvent`
+        (``message.created``, in ``seq`` order per channel),
+        :class:`~fleetyard.protocol.stream.AggregateUpdatedEvent` (with
+        ``aggregates=True``) and
+        :class:`~fleetyard.protocol.stream.AgentPresenceEvent` (``agent.online``
+        / ``agent.offline``, with ``presence="site_…"`` or
+        ``{"agent_ids": [...]}``).
+
+        Without ``after`` a channel starts from the moment the ``with`` line
+        returns; ``after=41`` (or ``{"ch_…": 41}``) first replays the stored
+        messages after seq 41. The connection is kept: when it drops it is
+        re-opened (``reconnect``; ``on_reconnect(attempt, delay, error)`` is
+        told) and every channel resumes after the last event you got, so you
+        see no gap (within retention) and no duplicate. ``idle_timeout``
+        ends the iteration after that many seconds without an event (server
+        heartbeats keep the connection alive but do not count as events).
+        A channel that does not exist raises ``NotFoundError``.
+
+        Example::
+
+            with client.stream.subscribe(["ch_01…"], after=0, idle_timeout=5) as events:
+                for event in events:
+                    print(event.seq, event.message.payload)
+        """
+        return StreamSubscription(
+            self._client,
+            _state(channels, aggregates, presence, after),
+            idle_timeout=idle_timeout,
+            reconnect=reconnect,
+            on_reconnect=on_reconnect,
+        )
+
+
+class AsyncStream:
+    """Real-time events for an :class:`~fleetyard.AsyncClient`.
+
+    Example::
+
+        async with client.stream.subscribe(["ch_01…"]) as events:
+            async for event in events:
+                print(event.type)
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    def subscribe(
+        self,
+        channels: Iterable[ChannelTarget] = (),
+        *,
+        aggregates: bool = False,
+        presence: PresenceTarget | None = None,
+        after: int | Mapping[str, int] | None = None,
+        idle_timeout: float | None = None,
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+        on_reconnect: ReconnectCallback | None = None,
+    ) -> AsyncStreamSubscription:
+        """Follow channels and/or presence; ``async for`` the events (see :meth:`Stream.subscribe`).
+
+        Example::
+
+            async with client.stream.subscribe([("agt_01…", "status")], after=0) as events:
+                async for event in events:
+                    print(event.seq)
+        """
+        return AsyncStreamSubscription(
+            self._client,
+            _state(channels, aggregates, presence, after),
+            idle_timeout=idle_timeout,
+            reconnect=reconnect,
+            on_reconnect=on_reconnect,
+        )
