@@ -15,9 +15,8 @@ and reconnects:
   (heartbeats do not count), or raise what cannot be retried (a channel
   that is not found, credentials refused).
 
-WebSockets need ``wsproto`` (``pip install "httpx2[ws]"``; the ``agent`` and
-``all`` extras have it, a bare ``pip install fleetyard`` does not): a clear
-error says so when it is missing.
+WebSockets need ``wsproto``, which ``pip install fleetyard`` brings (through
+``httpx2[ws]``); if an install lacks it, a clear error says so.
 """
 
 from __future__ import annotations

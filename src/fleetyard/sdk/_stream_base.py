@@ -56,7 +56,6 @@ def require_ws() -> None:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise FleetyardError(
             'streams need WebSocket support (wsproto): pip install "httpx2[ws]"'
-            " (fleetyard[agent] and fleetyard[all] include it)"
         ) from exc
 
 
