@@ -1,0 +1,287 @@
+"""A 10,000-message time window out of a 10-million-message channel, on SQLite.
+
+Builds a fresh migrated database (``Database.migrate``), one organisation,
+site and agent, one big channel and ``--other-channels`` small ones, then
+bulk-loads the message log with the stdlib ``sqlite3`` (one ``executemany``
+per ``--chunk`` rows): ``--messages`` messages in the big channel with
+timestamps spread evenly over ``--days`` days, and ``--other-messages`` in
+each small channel over the same span, so the ``(channel_pk, ts, seq)``
+index is shared.
+
+It then times, best and median of ``--runs`` runs each, the window that
+holds exactly ``--window`` messages in the middle of the range:
+
+- **repository**: ``repositories.telemetry.messages.list_window`` (the SQL,
+  fetching ``limit + 1`` rows and decoding them into records);
+- **service**: ``services.telemetry.messages.list_messages`` (adds the
+  org-checked channel lookup and the ``Message`` models the API returns).
+
+As a yardstick it runs the same SQL with the stdlib ``sqlite3`` (rows
+fetched as tuples, nothing decoded): the gap to it is Python per row. Finally
+it prints ``EXPLAIN QUERY PLAN`` of the exact SQL and parameters the
+repository sent (captured from the engine), which must search ``messages``
+through an index rather than scan it.
+
+SQLite only: ``FLEETYARD_BENCH_DATABASE_URL`` is not supported here (loading
+10 million rows into PostgreSQL is a different bench); the plan on
+PostgreSQL is not measured.
+
+Run: ``.venv/bin/python bench/window_query.py [--messages 10000000]``. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from fleetyard.protocol.ids import new_id
+from fleetyard.protocol.scopes import parse_scopes
+from fleetyard.server.services.auth import Principal
+from fleetyard.server.services.telemetry.messages import list_messages
+from fleetyard.server.storage.database import Database
+from fleetyard.server.storage.repositories.telemetry import messages as repo
+from fleetyard.server.storage.tables import organizations, sites
+from fleetyard.server.storage.telemetry_tables import agents, channels
+
+PAYLOAD = json.dumps({"temperature": 21.5, "humidity": 40, "battery": {"level": 87}, "ok": True})
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY_MS = 86_400_000
+INSERT = (
+    "INSERT INTO messages"
+    " (channel_pk, seq, org_id, ts, received_at, payload, client_message_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, NULL)"
+)
+
+
+async def setup(path: Path, n_channels: int) -> tuple[str, list[tuple[int, str]]]:
+    """Migrate a fresh file; one org/site/agent and ``n_channels`` channels (big one first)."""
+    database = Database(f"sqlite:///{path}")
+    await database.migrate()
+    org_id, site_id, agent_id = new_id("org"), new_id("site"), new_id("agt")
+    async with database.begin() as conn:
+        await conn.execute(sa.insert(organizations).values(id=org_id, name="bench", created_at=1))
+        await conn.execute(
+            sa.insert(sites).values(id=site_id, org_id=org_id, name="s", created_at=1, updated_at=1)
+        )
+        await conn.execute(
+            sa.insert(agents).values(
+                id=agent_id,
+                org_id=org_id,
+                site_id=site_id,
+                name="a",
+                kind="device",
+                labels={},
+                metadata={},
+                created_at=1,
+                updated_at=1,
+            )
+        )
+        await conn.execute(
+            sa.insert(channels),
+            [
+                {
+                    "id": new_id("ch"),
+                    "org_id": org_id,
+                    "agent_id": agent_id,
+                    "name": f"ch-{i}",
+                    "kind": "channel",
+                    "created_at": 1,
+                    "updated_at": 1,
+                }
+                for i in range(n_channels)
+            ],
+        )
+        rows = (await conn.execute(sa.select(channels.c.pk, channels.c.id).order_by("pk"))).all()
+    await database.dispose()
+    return org_id, [(int(r[0]), str(r[1])) for r in rows]
+
+
+def _rows(
+    pk: int, org_id: str, first: int, count: int, n: int, span: int
+) -> Iterator[tuple[int, int, str, int, int, str]]:
+    for i in range(first, first + count):
+        ts = T0 + i * span // n
+        yield (pk, i + 1, org_id, ts, ts, PAYLOAD)
+
+
+def load(path: Path, org_id: str, chans: list[tuple[int, str]], args: argparse.Namespace) -> float:
+    """Bulk-load the log; returns messages/s. Journal off while loading, WAL again after."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
+    span = args.days * DAY_MS
+    started = time.perf_counter()
+    big_pk = chans[0][0]
+    total = 0
+    for first in range(0, args.messages, args.chunk):
+        count = min(args.chunk, args.messages - first)
+        conn.execute("BEGIN")
+        conn.executemany(INSERT, _rows(big_pk, org_id, first, count, args.messages, span))
+        conn.execute("COMMIT")
+        total += count
+    conn.execute("BEGIN")
+    for pk, _ in chans[1:]:
+        n = args.other_messages
+        conn.executemany(INSERT, _rows(pk, org_id, 0, n, n, span))
+        total += n
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.execute("PRAGMA journal_mode=WAL")
+    stored = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    conn.close()
+    assert stored == total, (stored, total)
+    return total / elapsed
+
+
+async def timed(runs: int, call: Callable[[], Awaitable[int]], expected: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        got = await call()
+        times.append(time.perf_counter() - started)
+        assert got == expected, (got, expected)
+    return times
+
+
+async def measure(
+    path: Path, org_id: str, chans: list[tuple[int, str]], args: argparse.Namespace
+) -> tuple[list[float], list[float], str, tuple[Any, ...]]:
+    span = args.days * DAY_MS
+    middle = args.messages // 2
+    # Half-open [start, end): exactly messages middle .. middle + window - 1 of the big channel.
+    start_ms = T0 + middle * span // args.messages
+    end_ms = T0 + (middle + args.window) * span // args.messages
+    big_pk, big_id = chans[0]
+    database = Database(f"sqlite:///{path}")
+    captured: list[tuple[str, tuple[Any, ...]]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM messages" in statement:
+            captured.append((statement, tuple(parameters)))
+
+    sa.event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+
+    async def by_repository() -> int:
+        async with database.connect() as conn:
+            rows = await repo.list_window(
+                conn,
+                big_pk,
+                org_id=org_id,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                descending=False,
+                limit=args.window,
+            )
+        return len(rows)
+
+    principal = Principal(kind="api_key", org_id=org_id, scopes=parse_scopes(["*:*:admin"]))
+
+    async def by_service() -> int:
+        page = await list_messages(
+            database,
+            principal,
+            big_id,
+            limit=args.window,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            newest_first=False,
+        )
+        return len(page.items)
+
+    try:
+        await by_repository()  # warm the pool and the page cache once, untimed
+        statement, parameters = captured[0]
+        repo_times = await timed(args.runs, by_repository, args.window)
+        service_times = await timed(args.runs, by_service, args.window)
+    finally:
+        await database.dispose()
+    return repo_times, service_times, statement, parameters
+
+
+def raw_times(path: Path, statement: str, parameters: tuple[Any, ...], runs: int) -> list[float]:
+    """The same SQL through the stdlib ``sqlite3``: index range plus row fetch, no decoding."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(statement, parameters).fetchall()  # warm, untimed
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            rows = conn.execute(statement, parameters).fetchall()
+            times.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    assert len(rows) == parameters[-2] - 1, len(rows)  # limit + 1 asked, window rows returned
+    return times
+
+
+def query_plan(path: Path, statement: str, parameters: tuple[Any, ...]) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+    finally:
+        conn.close()
+    return [str(r[-1]) for r in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000_000)
+    parser.add_argument("--other-channels", type=int, default=50)
+    parser.add_argument("--other-messages", type=int, default=2_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--window", type=int, default=10_000)
+    parser.add_argument("--chunk", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dir", type=Path, default=None, help="where to put the database file")
+    args = parser.parse_args()
+    assert args.window < args.messages
+    if os.environ.get("FLEETYARD_BENCH_DATABASE_URL"):
+        print("note: FLEETYARD_BENCH_DATABASE_URL is ignored, this bench is SQLite-only")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "window.db"
+        org_id, chans = asyncio.run(setup(path, 1 + args.other_channels))
+        rate = load(path, org_id, chans, args)
+        size_mb = path.stat().st_size / 1e6
+        repo_times, service_times, statement, parameters = asyncio.run(
+            measure(path, org_id, chans, args)
+        )
+        plan = query_plan(path, statement, parameters)
+        sqlite_times = raw_times(path, statement, parameters, args.runs)
+    print(
+        f"window query on SQLite: {args.window:,} of {args.messages:,} messages in one channel "
+        f"(+{args.other_channels} channels x {args.other_messages:,}), {args.days} days, "
+        f"database {size_mb:,.0f} MB, loaded at {rate:,.0f} msg/s"
+    )
+    for name, times in (
+        ("raw sqlite3, same SQL", sqlite_times),
+        ("repository list_window", repo_times),
+        ("service list_messages", service_times),
+    ):
+        best, median = min(times) * 1000, statistics.median(times) * 1000
+        print(f"  {name:<24}: best {best:8.1f} ms   median {median:8.1f} ms   ({args.runs} runs)")
+    print("  SQL:", " ".join(statement.split()))
+    print("  parameters:", parameters)
+    print("  EXPLAIN QUERY PLAN:")
+    for line in plan:
+        print("   ", line)
+    uses_index = any(line.startswith("SEARCH messages USING INDEX") for line in plan)
+    scans = any(line.startswith("SCAN messages") for line in plan)
+    print(f"  uses an index: {uses_index}; scans messages: {scans}")
+    if not uses_index or scans:
+        raise SystemExit("the window query does not use the (channel_pk, ts, seq) index")
+
+
+if __name__ == "__main__":
+    main()
