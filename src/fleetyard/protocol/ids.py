@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -30,11 +31,17 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(prefix: str, *, now_ms: int | None = None) -> str:
-    """A new identifier with ``prefix``.
+def new_id(
+    prefix: str,
+    *,
+    now_ms: int | None = None,
+    random_bits: Callable[[int], int] = secrets.randbits,
+) -> str:
+    """A new identifier with ``prefix`` (``random_bits``: where the random part comes
+    from; the default, ``secrets``, makes ids unguessable as well as unique).
 
     >>> new_id("site").startswith("site_")
     True
     """
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return f"{prefix}_{_encode(ms, 10)}{_encode(secrets.randbits(80), 16)}"
+    return f"{prefix}_{_encode(ms, 10)}{_encode(random_bits(80), 16)}"

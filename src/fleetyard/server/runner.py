@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,13 @@ def serve(
         raise SystemExit(2) from exc
 
     def announce(state: AppState) -> None:
+        # Everything built so far (FastAPI, pydantic schemas, SQLAlchemy metadata,
+        # the migrated engine) lives as long as the process; moved out of the
+        # collector's view, a full collection no longer walks it. Measured under
+        # the publish bench: full collections paused the event loop (and, holding
+        # the GIL, the ingest writer's thread) for 100-140 ms, the publish p99.
+        gc.collect()
+        gc.freeze()
         print(banner(settings, state), flush=True)
 
     app = create_app(settings, on_ready=announce)
@@ -104,6 +112,11 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # One access line per request is the norm for a web app, but telemetry
+        # arrives as thousands of small publishes a second: the line costs ~4% of
+        # a publish's CPU (and a write to stdout) while adding nothing the
+        # request's own errors do not already log. Shown at debug level.
+        access_log=settings.log_level.lower() == "debug",
         server_header=False,
         proxy_headers=True,
     )

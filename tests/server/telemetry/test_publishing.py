@@ -23,10 +23,17 @@ from fleetyard.server.services.telemetry.channels import (
     get_aggregate,
     get_channel,
 )
-from fleetyard.server.services.telemetry.ingest import CommittedBatch, IngestItem, IngestWriter
+from fleetyard.server.services.telemetry.ingest import (
+    CommittedBatch,
+    IngestItem,
+    IngestResult,
+    IngestWriter,
+)
 from fleetyard.server.services.telemetry.messages import list_messages
 from fleetyard.server.services.telemetry.publishing import (
     Publish,
+    ack,
+    ack_json,
     publish,
     publish_batch,
     update_aggregate,
@@ -307,3 +314,16 @@ async def test_other_organisations_cannot_publish_or_read(
     with pytest.raises(Unprocessable):
         await publish_batch(writer, other.principal, [(channel.id, Publish(1))])
     assert await _seqs(db, tenant, channel.id) == []
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        IngestResult("ch_abc", 5, 1_764_000_000_123, False, 7, {"t": 1}),
+        IngestResult("ch_x", None, 0, True, 1, None),
+        IngestResult("ch_ü", 1, 4_102_444_800_000, False, 2, 1),
+    ],
+)
+def test_ack_json_is_the_models_json(result: IngestResult) -> None:
+    # The hot route writes the acknowledgement by hand; it must stay the model's bytes.
+    assert ack_json(result) == ack(result).model_dump_json().encode()

@@ -16,6 +16,7 @@ remembered. Secrets are not kept: entries are keyed by the secret's hash.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 
@@ -46,6 +47,7 @@ class PrincipalCache:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[Principal, float, int]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def authenticate(self, database: Database, secret: str) -> Principal:
         """Like :func:`auth.authenticate`, answered from memory while the entry is fresh."""
@@ -59,8 +61,25 @@ class PrincipalCache:
             if until > now and generation == _generation:
                 return principal
             del self._entries[key]
+        pending = self._pending.get(key)
+        if pending is not None:
+            # The same secret is being authenticated right now: when its entry
+            # expires, every request in flight with it misses at once, and their
+            # database round trips stall them all. Share that answer (a failure
+            # is not shared: each caller then authenticates for itself).
+            shared = await asyncio.shield(pending)
+            if shared is not None:
+                return shared
         generation = _generation
-        principal = await auth.authenticate(database, secret)
+        lookup: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, lookup)
+        loaded: Principal | None = None
+        try:
+            loaded = principal = await auth.authenticate(database, secret)
+        finally:
+            if self._pending.get(key) is lookup:
+                del self._pending[key]
+            lookup.set_result(loaded)
         until = now + self.ttl_seconds
         if principal.expires_at is not None:
             until = min(until, now + (principal.expires_at - time.time() * 1000) / 1000)

@@ -6,6 +6,7 @@ instead of testing the dialect themselves.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -104,6 +105,25 @@ async def prepare_bulk_writer(conn: AsyncConnection, kind: DatabaseKind) -> None
     """
     if kind is DatabaseKind.SQLITE:
         await conn.exec_driver_sql("PRAGMA cache_size=-65536")
+
+
+def connect_sqlite_writer(path: str) -> sqlite3.Connection:
+    """A plain ``sqlite3`` connection for the ingest writer's batches on SQLite.
+
+    Set up as the engine's connections are (:func:`on_connect_sqlite`) plus the
+    bulk writer's cache (:func:`prepare_bulk_writer`); in autocommit mode
+    (``isolation_level=None``) so that the caller's ``BEGIN IMMEDIATE`` /
+    ``COMMIT`` are the only transaction statements. Not bound to the thread that
+    opens it: the writer uses it from one worker thread at a time.
+    """
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        on_connect_sqlite(db)
+        db.execute("PRAGMA cache_size=-65536")
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def lock_rows(kind: DatabaseKind, stmt: sa.Select[Any]) -> sa.Select[Any]:

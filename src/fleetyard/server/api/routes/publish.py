@@ -66,8 +66,8 @@ async def publish_raw(
     Shared by the routes below and :mod:`fleetyard.server.api.fastpath`.
     """
     message = _publish(jsonbody.parse(raw, MessagePublish))
-    ack = await publishing.publish(writer, principal, target, message)
-    return (200 if ack.duplicate else 201), ack.model_dump_json().encode()
+    result = await publishing.publish_result(writer, principal, target, message)
+    return (200 if result.duplicate else 201), publishing.ack_json(result)
 
 
 async def _publish_one(request: Request, principal: Publisher, target: Target) -> Response:

@@ -19,6 +19,7 @@ It stays correct because:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from weakref import WeakKeyDictionary
@@ -48,6 +49,9 @@ class ChannelCache:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[Key, tuple[ChannelRecord, float, int]] = OrderedDict()
+        # Lookups under way, shared by concurrent misses of the same key (None: it
+        # failed, look up yourself); see publishing._resolve_one.
+        self.pending: dict[Key, asyncio.Future[ChannelRecord | None]] = {}
 
     def get(self, key: Key) -> ChannelRecord | None:
         entry = self._entries.get(key)

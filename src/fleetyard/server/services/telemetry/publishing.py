@@ -12,7 +12,9 @@ Publishing by ``(agent, name)`` creates a missing channel (kind from the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,12 +132,26 @@ async def _resolve_one(
         else by_name(org_id, ref.agent_id or "", ref.name or "")
     )
     channel = cache.get(key)
+    if channel is None and (pending := cache.pending.get(key)) is not None:
+        # Another publish is reading this channel right now: when an entry expires,
+        # every concurrent publisher to the channel misses at once, and their
+        # lookups would cost the event loop more than a batch of publishes. Its
+        # answer is checked for this caller below; if it failed (its caller may
+        # hold less access than this one), this caller looks up for itself.
+        channel = await asyncio.shield(pending)
     if channel is not None:
         _check_writable(principal, channel, ref)
         return channel
     generation = cache.generation()
-    channel = await _look_up_one(writer, principal, ref)
-    cache.put(channel, generation)
+    lookup: asyncio.Future[ChannelRecord | None] = asyncio.get_running_loop().create_future()
+    cache.pending.setdefault(key, lookup)
+    try:
+        channel = await _look_up_one(writer, principal, ref)
+        cache.put(channel, generation)
+    finally:
+        if cache.pending.get(key) is lookup:
+            del cache.pending[key]
+        lookup.set_result(channel)
     return channel
 
 
@@ -167,13 +183,41 @@ async def publish(
     writer: IngestWriter, principal: Principal, target: Target, message: Publish
 ) -> PublishAck:
     """Publish one message; returns once it is durable (``write`` on the channel)."""
+    return ack(await publish_result(writer, principal, target, message))
+
+
+async def publish_result(
+    writer: IngestWriter, principal: Principal, target: Target, message: Publish
+) -> IngestResult:
+    """:func:`publish`, answering what was stored; :func:`ack_json` makes it the reply."""
     channel = await _resolve_one(writer, principal, as_ref(target))
     now = now_ms()
     problems = payload_problems(channel, message, now)
     if problems:
         raise invalid_payload(problems, ["body"])
     [result] = await writer.submit([_item(principal, channel, message, now)])
-    return ack(result)
+    return result
+
+
+def ack_json(result: IngestResult) -> bytes:
+    """``ack(result).model_dump_json()``, byte for byte, without building the model.
+
+    On the single-publish hot path the model's construction, its timestamp
+    serialiser (``strftime``) and the dump cost about a tenth of the request.
+    ``isoformat`` renders the same RFC 3339 text for the years a publish can
+    carry (1970 up to a day ahead). Kept equal by a test against the model.
+    """
+    ts = to_datetime(result.ts).isoformat(timespec="milliseconds").removesuffix("+00:00")
+    seq = "null" if result.seq is None else int(result.seq)
+    duplicate = "true" if result.duplicate else "false"
+    return (
+        f'{{"channel_id":{_json_string(result.channel_id)},"seq":{seq},"ts":"{ts}Z",'
+        f'"duplicate":{duplicate},"aggregate_version":{int(result.aggregate_version)}}}'
+    ).encode()
+
+
+# The C string encoder behind json.dumps(..., ensure_ascii=False), as pydantic writes.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 async def _resolve_many(

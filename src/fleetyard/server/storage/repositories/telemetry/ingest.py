@@ -10,6 +10,7 @@ look up duplicates, then save and insert.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,3 +148,80 @@ async def insert_messages(
     await conn.execute(
         sa.insert(messages), [dict(zip(MESSAGE_COLUMNS, row, strict=True)) for row in rows]
     )
+
+
+# -- SQLite, on the driver's own connection -----------------------------------------------
+#
+# The ingest writer runs a whole SQLite batch on one plain ``sqlite3``
+# connection in one worker-thread call (see IngestWriter._write_sqlite): through
+# SQLAlchemy and aiosqlite each statement costs three or four thread hand-offs
+# (cursor, execute, fetch, close), a batch about fifteen, and under a publishing
+# load those hand-offs cost the event loop more than the SQLite work itself.
+# Same statements as above; JSON encoded as the JSON column type encodes it
+# (``json.dumps``), and read back with ``json.loads``.
+
+
+def lock_channels_sqlite(
+    db: sqlite3.Connection, owners: Mapping[int, str]
+) -> dict[int, ChannelState]:
+    """:func:`lock_channels` on SQLite (the lock is the ``BEGIN IMMEDIATE`` already held)."""
+    found: dict[int, ChannelState] = {}
+    pks = sorted(owners)
+    decode = json.loads
+    for start in range(0, len(pks), _CHUNK):
+        chunk = pks[start : start + _CHUNK]
+        # Only ``?`` placeholders are spliced in; every value is bound.
+        sql = (
+            "SELECT pk, org_id, last_seq, aggregate, aggregate_version FROM channels"  # noqa: S608
+            f" WHERE pk IN ({', '.join('?' * len(chunk))}) ORDER BY pk"
+        )
+        for pk, org_id, last_seq, aggregate, version in db.execute(sql, chunk):
+            if owners[pk] == org_id:
+                # The JSON column has NUMERIC affinity, so a scalar aggregate may come
+                # back as a number; SQLAlchemy's SQLite JSON type passes those through too.
+                data = decode(aggregate) if isinstance(aggregate, str | bytes) else aggregate
+                found[pk] = ChannelState(pk, org_id, last_seq, data, version)
+    return found
+
+
+def existing_client_ids_sqlite(
+    db: sqlite3.Connection, wanted: Collection[tuple[int, str]], *, owners: Mapping[int, str]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """:func:`existing_client_ids` on SQLite."""
+    found: dict[tuple[int, str], tuple[int, int]] = {}
+    pairs = list(wanted)
+    for start in range(0, len(pairs), _CHUNK):
+        chunk = pairs[start : start + _CHUNK]
+        # Only ``(?, ?)`` placeholders are spliced in; every value is bound.
+        sql = (
+            "SELECT channel_pk, client_message_id, seq, ts, org_id FROM messages"  # noqa: S608
+            " WHERE (channel_pk, client_message_id) IN"
+            f" (VALUES {', '.join(['(?, ?)'] * len(chunk))})"
+        )
+        params = [value for pair in chunk for value in pair]
+        for channel_pk, client_id, seq, ts, org_id in db.execute(sql, params):
+            if owners.get(channel_pk) == org_id:
+                found[(channel_pk, client_id)] = (seq, ts)
+    return found
+
+
+_SQLITE_SAVE_CHANNEL = (
+    "UPDATE channels SET last_seq = ?, aggregate = ?, aggregate_version = ?,"
+    " aggregate_updated_at = ? WHERE pk = ?"
+)
+
+
+def save_channels_sqlite(db: sqlite3.Connection, states: Sequence[ChannelState], now: int) -> None:
+    """:func:`save_channels` (``with_aggregate``) on SQLite: position, aggregate, version."""
+    encode = json.dumps
+    db.executemany(
+        _SQLITE_SAVE_CHANNEL,
+        [(s.last_seq, encode(s.aggregate), s.aggregate_version, now, s.pk) for s in states],
+    )
+
+
+def insert_messages_sqlite(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """:func:`insert_messages` on SQLite."""
+    if rows:
+        encode = json.dumps
+        db.executemany(_SQLITE_INSERT, [(*row[:5], encode(row[5]), row[6]) for row in rows])
