@@ -100,12 +100,21 @@ def tail(
             outage = True
             s.out.warning(f"connection lost ({error}); reconnecting…")
 
+    # Ctrl-C is how tail ends, not an error: stop reading, close the stream
+    # normally, and let nothing that closing raises turn the exit code non-zero.
+    interrupted = False
     try:
         with client.stream.subscribe(
             [found.id], aggregates=aggregate, after=start, on_reconnect=on_reconnect
         ) as events:
-            for event in events:
-                outage = False
-                s.out.stream_item(event_line(event), event_data(event))
+            try:
+                for event in events:
+                    outage = False
+                    s.out.stream_item(event_line(event), event_data(event))
+            except KeyboardInterrupt:
+                interrupted = True
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how tail ends: not an error.
+        return
+    except Exception:
+        if not interrupted:
+            raise
