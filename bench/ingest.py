@@ -25,12 +25,10 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from _schema import seed_channels
 
-from fleetyard.protocol.ids import new_id
 from fleetyard.server.services.telemetry.ingest import IngestItem, IngestWriter
 from fleetyard.server.storage.database import Database
-from fleetyard.server.storage.tables import organizations, sites
-from fleetyard.server.storage.telemetry_tables import agents, channels
 
 PAYLOAD = {"temperature": 21.5, "humidity": 40, "battery": {"level": 87}, "ok": True}
 
@@ -38,42 +36,8 @@ PAYLOAD = {"temperature": 21.5, "humidity": 40, "battery": {"level": 87}, "ok": 
 async def setup(path: Path, n_channels: int) -> tuple[Database, str, list[tuple[int, str]]]:
     database = Database(f"sqlite:///{path}")
     await database.migrate()
-    org_id, site_id, agent_id = new_id("org"), new_id("site"), new_id("agt")
-    async with database.begin() as conn:
-        await conn.execute(sa.insert(organizations).values(id=org_id, name="bench", created_at=1))
-        await conn.execute(
-            sa.insert(sites).values(id=site_id, org_id=org_id, name="s", created_at=1, updated_at=1)
-        )
-        await conn.execute(
-            sa.insert(agents).values(
-                id=agent_id,
-                org_id=org_id,
-                site_id=site_id,
-                name="a",
-                kind="device",
-                labels={},
-                metadata={},
-                created_at=1,
-                updated_at=1,
-            )
-        )
-        await conn.execute(
-            sa.insert(channels),
-            [
-                {
-                    "id": new_id("ch"),
-                    "org_id": org_id,
-                    "agent_id": agent_id,
-                    "name": f"ch-{i}",
-                    "kind": "channel",
-                    "created_at": 1,
-                    "updated_at": 1,
-                }
-                for i in range(n_channels)
-            ],
-        )
-        rows = (await conn.execute(sa.select(channels.c.pk, channels.c.id))).all()
-    return database, org_id, [(int(r[0]), str(r[1])) for r in rows]
+    org_id, rows = await seed_channels(database, n_channels)
+    return database, org_id, rows
 
 
 async def bench_writer(path: Path, args: argparse.Namespace) -> float:

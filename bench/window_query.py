@@ -44,15 +44,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _schema import seed_channels
 
-from fleetyard.protocol.ids import new_id
 from fleetyard.protocol.scopes import parse_scopes
 from fleetyard.server.services.auth import Principal
 from fleetyard.server.services.telemetry.messages import list_messages
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.repositories.telemetry import messages as repo
-from fleetyard.server.storage.tables import organizations, sites
-from fleetyard.server.storage.telemetry_tables import agents, channels
 
 PAYLOAD = json.dumps({"temperature": 21.5, "humidity": 40, "battery": {"level": 87}, "ok": True})
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -68,43 +66,9 @@ async def setup(path: Path, n_channels: int) -> tuple[str, list[tuple[int, str]]
     """Migrate a fresh file; one org/site/agent and ``n_channels`` channels (big one first)."""
     database = Database(f"sqlite:///{path}")
     await database.migrate()
-    org_id, site_id, agent_id = new_id("org"), new_id("site"), new_id("agt")
-    async with database.begin() as conn:
-        await conn.execute(sa.insert(organizations).values(id=org_id, name="bench", created_at=1))
-        await conn.execute(
-            sa.insert(sites).values(id=site_id, org_id=org_id, name="s", created_at=1, updated_at=1)
-        )
-        await conn.execute(
-            sa.insert(agents).values(
-                id=agent_id,
-                org_id=org_id,
-                site_id=site_id,
-                name="a",
-                kind="device",
-                labels={},
-                metadata={},
-                created_at=1,
-                updated_at=1,
-            )
-        )
-        await conn.execute(
-            sa.insert(channels),
-            [
-                {
-                    "id": new_id("ch"),
-                    "org_id": org_id,
-                    "agent_id": agent_id,
-                    "name": f"ch-{i}",
-                    "kind": "channel",
-                    "created_at": 1,
-                    "updated_at": 1,
-                }
-                for i in range(n_channels)
-            ],
-        )
-        rows = (await conn.execute(sa.select(channels.c.pk, channels.c.id).order_by("pk"))).all()
+    org_id, rows = await seed_channels(database, n_channels)
     await database.dispose()
-    return org_id, [(int(r[0]), str(r[1])) for r in rows]
+    return org_id, rows
 
 
 def _rows(
