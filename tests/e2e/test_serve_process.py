@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -61,3 +62,23 @@ def test_cli_reports_an_unreachable_server(tmp_path: Path) -> None:
     result = _yard(f"http://127.0.0.1:{free_port()}", "whoami", home=tmp_path)
     assert result.returncode == 3
     assert "127.0.0.1" in result.stderr
+
+
+def test_serve_refuses_a_taken_port_before_anything_else(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [YARD, "serve", "--dev", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Admin API key" not in result.stdout
+    assert not (tmp_path / "var").exists()

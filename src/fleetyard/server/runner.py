@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,23 @@ def banner(settings: Settings, state: AppState) -> str:
     return "\n".join(lines)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line before start-up when the port is taken.
+
+    Otherwise the ready banner (and a new admin key) would be printed first and
+    uvicorn's bind error would follow it. Not race-free, only friendlier.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+            raise SystemExit(2) from exc
+
+
 def serve(
     *,
     host: str | None = None,
@@ -95,6 +113,7 @@ def serve(
     except (InsecureSettingsError, BootstrapError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    _check_port_free(settings.host, settings.port)
 
     def announce(state: AppState) -> None:
         # Everything built so far (FastAPI, pydantic schemas, SQLAlchemy metadata,
