@@ -31,7 +31,7 @@ from fleetyard.cli.output import Output
 from fleetyard.protocol.errors import Problem
 
 EXIT_API_ERROR = 1
-EXIT_USAGE = 2
+EXIT_USAGE = session.EXIT_USAGE
 EXIT_UNREACHABLE = 3
 
 CONNECTION_ERROR = "connection_error"

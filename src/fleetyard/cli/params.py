@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -120,3 +120,18 @@ def channel_name(value: str) -> str:
     except ChannelNameError as exc:
         raise typer.BadParameter(str(exc)) from None
     return value
+
+
+# The AGENT CHANNEL pair that the telemetry commands share.
+AgentArg = Annotated[
+    str, typer.Argument(help="Agent id (agt_…).", metavar="AGENT", show_default=False)
+]
+ChannelArg = Annotated[
+    str,
+    typer.Argument(
+        help="Channel name on that agent (quote # and ! in a shell: '#proc').",
+        metavar="CHANNEL",
+        parser=channel_name,
+        show_default=False,
+    ),
+]

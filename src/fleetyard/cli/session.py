@@ -27,6 +27,10 @@ JsonOutput = Annotated[
 """The ``--json`` flag every command takes (the same as the global one)."""
 
 
+EXIT_USAGE = 2
+"""Exit code of a usage error (typer's own, and the CLI's checks)."""
+
+
 class CLIError(Exception):
     """A failure found by the CLI itself (no server involved): exit code 1."""
 

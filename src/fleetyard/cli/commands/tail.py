@@ -8,25 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from fleetyard.cli import params, session
-from fleetyard.cli.session import CLIError
+from fleetyard.cli.params import AgentArg, ChannelArg
+from fleetyard.cli.session import EXIT_USAGE, CLIError
 from fleetyard.protocol.common import format_timestamp
 from fleetyard.protocol.stream import AggregateUpdatedEvent, MessageCreatedEvent
 from fleetyard.sdk import StreamEvent
-
-EXIT_USAGE = 2
-
-AgentArg = Annotated[
-    str, typer.Argument(help="Agent id (agt_…).", metavar="AGENT", show_default=False)
-]
-ChannelArg = Annotated[
-    str,
-    typer.Argument(
-        help="Channel name on that agent (quote # and ! in a shell: '#proc').",
-        metavar="CHANNEL",
-        parser=params.channel_name,
-        show_default=False,
-    ),
-]
 
 
 def _compact(value: Any) -> str:

@@ -16,27 +16,15 @@ import typer
 
 from fleetyard.cli import params, session
 from fleetyard.cli import telemetry_views as tviews
-from fleetyard.cli.session import CLIError, JsonOutput
+from fleetyard.cli.params import AgentArg, ChannelArg
+from fleetyard.cli.session import EXIT_USAGE, CLIError, JsonOutput
 from fleetyard.protocol.telemetry import Channel, TimeseriesAggregate
 
-EXIT_USAGE = 2
 BATCH_SIZE = 1000
 """Lines of stdin sent per batch publish."""
 PAGE_LIMIT = 1000
 """Most messages asked for per page."""
 
-AgentArg = Annotated[
-    str, typer.Argument(help="Agent id (agt_…).", metavar="AGENT", show_default=False)
-]
-ChannelArg = Annotated[
-    str,
-    typer.Argument(
-        help="Channel name on that agent (quote # and ! in a shell: '#proc').",
-        metavar="CHANNEL",
-        parser=params.channel_name,
-        show_default=False,
-    ),
-]
 Since = Annotated[
     params.When | None,
     typer.Option(
