@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     presence_timeout_seconds: float = Field(default=30.0, gt=0)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
     stream_send_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Device control: executions, the agent session, event listeners and the jobs loop.
+    execution_limit_per_gateway: int = Field(default=10, ge=1, le=10_000)
+    # An execution the gateway has not taken within this long becomes not_transmitted.
+    execution_transmit_timeout_seconds: float = Field(default=30.0, gt=0)
+    agent_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    event_listener_ttl_seconds: float = Field(default=600.0, gt=0)
+    device_event_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "info"
 
     @model_validator(mode="after")

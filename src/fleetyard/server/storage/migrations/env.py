@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from fleetyard.server.storage import device_tables as _device_tables  # noqa: F401
 from fleetyard.server.storage import telemetry_tables as _telemetry_tables  # noqa: F401
 from fleetyard.server.storage.tables import metadata
 
