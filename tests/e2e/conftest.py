@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
@@ -34,6 +34,8 @@ class ServerProcess:
     database_url: str
     port: int
     process: subprocess.Popen[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra ``FLEETYARD_*`` settings for this server."""
 
     @property
     def url(self) -> str:
@@ -48,6 +50,7 @@ class ServerProcess:
             **os.environ,
             "FLEETYARD_BOOTSTRAP_API_KEY": ADMIN_KEY,
             "FLEETYARD_LOG_LEVEL": "warning",
+            **self.env,
         }
         # Output goes to a file: an undrained pipe would block the server once full.
         with self.log.open("a") as out:
@@ -90,10 +93,25 @@ class ServerProcess:
             self.process.wait()
 
 
+def start_server(
+    data_dir: Path, database_url: str, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """A started server on a free port; another free port when a process took it meanwhile."""
+    for attempt in range(3):
+        server = ServerProcess(data_dir, database_url, free_port(), env=env or {})
+        try:
+            server.start()
+        except AssertionError:
+            if attempt == 2 or "address already in use" not in server.log.read_text():
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def server_process(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "var", database_url, free_port())
-    server.start()
+    server = start_server(tmp_path / "var", database_url)
     try:
         yield server
     finally:

@@ -13,16 +13,22 @@ import fleetyard
 from fleetyard.sdk import _raw_client
 from fleetyard.sdk.resources import (
     account,
+    action_groups,
+    agent_commands,
     agents,
     aggregates,
     api_keys,
     auth,
     channels,
+    devices,
+    events,
+    executions,
     http,
     members,
     messages,
     presence,
     publishing,
+    schedules,
     service_clients,
     sites,
     stream,
@@ -33,16 +39,22 @@ from fleetyard.sdk.resources import (
 
 RESOURCE_MODULES = [
     account,
+    action_groups,
+    agent_commands,
     agents,
     aggregates,
     api_keys,
     auth,
     channels,
+    devices,
+    events,
+    executions,
     http,
     members,
     messages,
     presence,
     publishing,
+    schedules,
     service_clients,
     sites,
     stream,
@@ -109,8 +121,9 @@ def test_twins_have_identical_public_signatures(sync_cls: type, async_cls: type)
         assert not inspect.iscoroutinefunction(sync_member), name
         # Pager factories stay plain functions (used with `async for`); calls are coroutines.
         returns = str(inspect.signature(async_member).return_annotation)
-        # Pagers and stream subscriptions are iterated (`async for`), not awaited.
-        returns_iterable = "Pager" in returns or "StreamSubscription" in returns
+        # Pagers and subscriptions (stream, device events) are iterated (`async for`),
+        # not awaited.
+        returns_iterable = "Pager" in returns or "Subscription" in returns
         is_sync_by_nature = returns_iterable or name in ("__init__", "members")
         assert inspect.iscoroutinefunction(async_member) != is_sync_by_nature, name
 
@@ -138,6 +151,16 @@ def test_pairs_cover_every_resource_method() -> None:
         "Channels.update_aggregate",
         "Channels.latest_page",
         "ClientWithRawResponse.channels",
+        "Client.devices",
+        "Devices.import_setup",
+        "Executions.history",
+        "ExecutionHandle.wait",
+        "ActionGroups.schedule",
+        "Schedules.cancel",
+        "Events.listen",
+        "DeviceEventSubscription.close",
+        "Agents.dispatch_command",
+        "Agents.wait_command",
     ):
         assert expected in names
 

@@ -105,6 +105,7 @@ def test_every_v1_route_enforces_authentication_and_scopes(
         # Valid bodies, so that another organisation is refused for the ids, not the body.
         ("PATCH", "/v1/agents/{agent_id}"): {"name": "renamed"},
         ("POST", "/v1/agents/{agent_id}/channels"): {"name": "status"},
+        ("POST", "/v1/agents/{agent_id}/commands"): {"name": "ping"},
         ("PATCH", "/v1/channels/{channel_id}"): {"is_private": True},
         ("POST", "/v1/channels/{channel_id}/messages"): {"payload": {"t": 2}},
         ("POST", "/v1/agents/{agent_id}/channels/{name:path}/messages"): {"payload": {"t": 3}},

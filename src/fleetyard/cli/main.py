@@ -15,11 +15,16 @@ from fleetyard import APIConnectionError, APIError, ConfigError
 from fleetyard._version import __version__
 from fleetyard.cli import session
 from fleetyard.cli.commands import (
+    agent,
     agents,
     auth,
     channels,
+    devices,
+    events,
+    executions,
     keys,
     profiles,
+    scenes,
     serve,
     sites,
     system,
@@ -163,12 +168,18 @@ app.add_typer(users.app)
 app.add_typer(sites.app)
 app.add_typer(system.app)
 app.add_typer(agents.app)
+app.add_typer(agent.app)
 app.add_typer(channels.app)
 app.command("publish")(telemetry.publish)
 app.command("messages")(telemetry.messages)
 app.command("aggregate")(telemetry.aggregate)
 app.command("timeseries")(telemetry.timeseries)
 app.command("tail")(tail.tail)
+app.add_typer(devices.app)
+app.command("exec")(executions.exec_command)
+app.add_typer(executions.app)
+app.add_typer(scenes.app)
+app.command("events")(events.events)
 
 
 def main() -> None:

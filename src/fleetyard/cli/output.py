@@ -73,8 +73,8 @@ class Output:
             return
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in view.columns:
-            # An id split over two lines can't be copied; other columns may fold.
-            is_id = column == "ID" or column.endswith(" ID")
+            # An id (or a device URL) split over two lines can't be copied; others may fold.
+            is_id = column == "ID" or column.endswith((" ID", " URL"))
             table.add_column(column, overflow="fold", no_wrap=is_id)
         for row in view.rows:
             table.add_row(*(Text(cell) for cell in row))

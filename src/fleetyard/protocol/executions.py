@@ -241,6 +241,8 @@ class Schedule(ResponseModel):
     scene_id: str
     at: Timestamp
     state: ScheduleState
+    queue: bool = True
+    """Whether the fired execution waits in the gateway's queue when it is full."""
     execution_id: str | None = None
     error: str | None = None
     created_at: Timestamp

@@ -7,11 +7,12 @@ server answers ``connected``, then the client subscribes::
     → {"type": "subscribe", "id": "s1",
        "channels": [{"channel_id": "ch_…", "after": 41},
                     {"agent_id": "agt_…", "name": "status"}],
-       "aggregates": true, "presence": {"site_id": "site_…"}}
+       "aggregates": true, "presence": {"site_id": "site_…"}, "device_events": {}}
     ← {"type": "subscribed", "id": "s1", "channels": [{"channel_id": "ch_…", "seq": 41, …}, …]}
     ← {"type": "message.created", "sub": "s1", "channel_id": "ch_…", "seq": 42, "message": {…}}
     ← {"type": "aggregate.updated", "sub": "s1", "channel_id": "ch_…", "version": 7, "data": {…}}
     ← {"type": "agent.online", "sub": "s1", "agent_id": "agt_…", "at": "…"}
+    ← {"type": "device.event", "sub": "s1", "event": {"seq": 12, "type": "device.state_changed", …}}
     ← {"type": "heartbeat", "at": "…"}
     → {"type": "unsubscribe", "id": "s1"}
 
@@ -24,7 +25,8 @@ duplicate. Without ``after`` a channel starts live from "now"; the
 ``after`` = the last seq it saw loses nothing. ``aggregate_after`` does the
 same for the aggregate: the current one is sent when its version is newer.
 Aggregate versions may skip (updates that commit together are merged);
-presence events are live only.
+presence events and device events are live only (device events can be
+re-read in order with an event listener, ``/v1/event-listeners``).
 
 Errors are ``{"type": "error", "code": …, "detail": …, "status": …}`` with
 the codes of the HTTP API (``not_found``, ``scope_insufficient``,
@@ -51,6 +53,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, TypeAdapter, model_validator
 
 from fleetyard.protocol.common import RequestModel, ResponseModel, Timestamp
+from fleetyard.protocol.devices import DeviceEvent
 from fleetyard.protocol.telemetry import CHANNEL_NAME_MAX_LENGTH, Message
 
 __all__ = [
@@ -65,6 +68,8 @@ __all__ = [
     "AggregateUpdatedEvent",
     "ChannelSubscription",
     "ClientMessage",
+    "DeviceEventFrame",
+    "DeviceEventsSubscription",
     "MessageCreatedEvent",
     "PresenceSubscription",
     "ServerMessage",
@@ -106,6 +111,7 @@ class StreamEventType(StrEnum):
     AGGREGATE_UPDATED = "aggregate.updated"
     AGENT_ONLINE = "agent.online"
     AGENT_OFFLINE = "agent.offline"
+    DEVICE_EVENT = "device.event"
 
 
 # --- client → server -----------------------------------------------------------------
@@ -165,6 +171,18 @@ class PresenceSubscription(RequestModel):
         return self
 
 
+class DeviceEventsSubscription(RequestModel):
+    """Follow device and execution events (live): those of every site the caller may
+    read, or of one site.
+
+    Example::
+
+        DeviceEventsSubscription(site_id="site_01…")
+    """
+
+    site_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 class StreamSubscribe(RequestModel):
     """Follow channels (their messages, and aggregates with ``aggregates``) and/or presence.
 
@@ -183,11 +201,12 @@ class StreamSubscribe(RequestModel):
     )
     aggregates: bool = False
     presence: PresenceSubscription | None = None
+    device_events: DeviceEventsSubscription | None = None
 
     @model_validator(mode="after")
     def _something(self) -> StreamSubscribe:
-        if not self.channels and self.presence is None:
-            raise ValueError("subscribe to at least one channel or to presence")
+        if not self.channels and self.presence is None and self.device_events is None:
+            raise ValueError("subscribe to at least one channel, to presence or to device events")
         return self
 
 
@@ -238,6 +257,7 @@ class StreamSubscribed(ResponseModel):
     channels: list[SubscribedChannel] = Field(default_factory=list)
     aggregates: bool = False
     presence: PresenceSubscription | None = None
+    device_events: DeviceEventsSubscription | None = None
 
 
 class StreamUnsubscribed(ResponseModel):
@@ -299,6 +319,20 @@ class AgentPresenceEvent(ResponseModel):
     last_seen: Timestamp | None = None
 
 
+class DeviceEventFrame(ResponseModel):
+    """A device or execution event (``event.seq`` orders them per organisation).
+
+    Example::
+
+        if frame.type == "device.event" and frame.event.type == "device.state_changed":
+            print(frame.event.device_url, frame.event.states)
+    """
+
+    type: Literal["device.event"] = "device.event"
+    sub: str
+    event: DeviceEvent
+
+
 class StreamHeartbeat(ResponseModel):
     """Sent periodically so both sides know the connection is alive."""
 
@@ -318,7 +352,7 @@ class StreamError(ResponseModel):
 
 
 StreamEvent = Annotated[
-    MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent,
+    MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent | DeviceEventFrame,
     Field(discriminator="type"),
 ]
 """Any stream event, told apart by ``type``."""
@@ -327,6 +361,7 @@ ServerMessageModel = (
     MessageCreatedEvent
     | AggregateUpdatedEvent
     | AgentPresenceEvent
+    | DeviceEventFrame
     | StreamConnected
     | StreamSubscribed
     | StreamUnsubscribed
@@ -345,6 +380,7 @@ _KNOWN_TYPES = frozenset(
         "aggregate.updated",
         "agent.online",
         "agent.offline",
+        "device.event",
         "connected",
         "subscribed",
         "unsubscribed",

@@ -34,9 +34,12 @@ from fleetyard.sdk._exceptions import (
     BadRequestError,
     ConfigError,
     ConflictError,
+    ExecQueueFullError,
+    ExecutionFinishedError,
     FleetyardError,
     IdempotencyKeyMismatchError,
     InternalServerError,
+    InvalidEventListenerError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -44,6 +47,7 @@ from fleetyard.sdk._exceptions import (
     RateLimitError,
     TokenExpiredError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawResponse
@@ -52,7 +56,11 @@ from fleetyard.sdk._retry import RetryPolicy, parse_retry_after, retry_delay
 from fleetyard.sdk._stream import AsyncStreamSubscription, ReconnectCallback, StreamSubscription
 from fleetyard.sdk._stream_state import ReconnectPolicy, StreamEvent
 from fleetyard.sdk._types import NOT_GIVEN, NotGiven, ReadOptions, TimeoutTypes, WriteOptions
+from fleetyard.sdk.action_queue import ActionQueue, AsyncActionQueue
+from fleetyard.sdk.resources._actions import ActionLike, CommandLike, action
 from fleetyard.sdk.resources._telemetry import ChannelRef, Instant
+from fleetyard.sdk.resources.events import AsyncDeviceEventSubscription, DeviceEventSubscription
+from fleetyard.sdk.resources.executions import AsyncExecutionHandle, ExecutionHandle
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -63,8 +71,13 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionLike",
+    "ActionQueue",
+    "AsyncActionQueue",
     "AsyncClient",
     "AsyncClientWithRawResponse",
+    "AsyncDeviceEventSubscription",
+    "AsyncExecutionHandle",
     "AsyncPager",
     "AsyncStreamSubscription",
     "AuthenticationError",
@@ -72,12 +85,18 @@ __all__ = [
     "ChannelRef",
     "Client",
     "ClientWithRawResponse",
+    "CommandLike",
     "ConfigError",
     "ConflictError",
+    "DeviceEventSubscription",
+    "ExecQueueFullError",
+    "ExecutionFinishedError",
+    "ExecutionHandle",
     "FleetyardError",
     "IdempotencyKeyMismatchError",
     "Instant",
     "InternalServerError",
+    "InvalidEventListenerError",
     "NotFoundError",
     "NotGiven",
     "PayloadTooLargeError",
@@ -97,7 +116,9 @@ __all__ = [
     "TokenCallback",
     "TokenExpiredError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "WriteOptions",
+    "action",
     "config_path",
     "delete_profile",
     "load_config",

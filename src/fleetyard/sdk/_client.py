@@ -26,12 +26,17 @@ from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawR
 from fleetyard.sdk._retry import RetryPolicy
 from fleetyard.sdk._types import TimeoutTypes, WriteOptions
 from fleetyard.sdk.resources.account import Account, AsyncAccount
+from fleetyard.sdk.resources.action_groups import ActionGroups, AsyncActionGroups
 from fleetyard.sdk.resources.agents import Agents, AsyncAgents
 from fleetyard.sdk.resources.auth import AsyncAuth, Auth
 from fleetyard.sdk.resources.channels import AsyncChannels, Channels
+from fleetyard.sdk.resources.devices import AsyncDevices, Devices
+from fleetyard.sdk.resources.events import AsyncEvents, Events
+from fleetyard.sdk.resources.executions import AsyncExecutions, Executions
 from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
 from fleetyard.sdk.resources.members import AsyncMembers, Members
 from fleetyard.sdk.resources.presence import AsyncPresence, Presence
+from fleetyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from fleetyard.sdk.resources.sites import AsyncSites, Sites
 from fleetyard.sdk.resources.stream import AsyncStream, Stream
 from fleetyard.sdk.resources.system import AsyncSystem, System
@@ -198,6 +203,59 @@ class Client(BaseClient):
             client.presence.heartbeat("agt_01…")
         """
         return Presence(self)
+
+    @cached_property
+    def devices(self) -> Devices:
+        """Devices behind gateway agents: list, get by id or URL, states, setup import.
+
+        Example::
+
+            blind = client.devices.get("io://1234-5678-3293/3541212")
+        """
+        return Devices(self)
+
+    @cached_property
+    def executions(self) -> Executions:
+        """Run commands on devices and follow them.
+
+        Example::
+
+            handle = client.executions.execute(actions=[...])
+            handle.wait(timeout=60)
+        """
+        return Executions(self)
+
+    @cached_property
+    def action_groups(self) -> ActionGroups:
+        """Scenes: stored action groups, run now or scheduled.
+
+        Example::
+
+            scene = client.action_groups.get("scn_01…")
+        """
+        return ActionGroups(self)
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """Scheduled runs of scenes.
+
+        Example::
+
+            pending = list(client.schedules.list(state="pending"))
+        """
+        return Schedules(self)
+
+    @cached_property
+    def events(self) -> Events:
+        """Device and execution events through pollable listeners.
+
+        Example::
+
+            with client.events.listen() as events:
+                for event in events:
+                    print(event.type)
+        """
+        return Events(self)
 
     @cached_property
     def http(self) -> RawHTTP:
@@ -408,6 +466,59 @@ class AsyncClient(BaseClient):
             await client.presence.heartbeat("agt_01…")
         """
         return AsyncPresence(self)
+
+    @cached_property
+    def devices(self) -> AsyncDevices:
+        """Devices behind gateway agents: list, get by id or URL, states, setup import.
+
+        Example::
+
+            blind = await client.devices.get("io://1234-5678-3293/3541212")
+        """
+        return AsyncDevices(self)
+
+    @cached_property
+    def executions(self) -> AsyncExecutions:
+        """Run commands on devices and follow them.
+
+        Example::
+
+            handle = await client.executions.execute(actions=[...])
+            await handle.wait(timeout=60)
+        """
+        return AsyncExecutions(self)
+
+    @cached_property
+    def action_groups(self) -> AsyncActionGroups:
+        """Scenes: stored action groups, run now or scheduled.
+
+        Example::
+
+            scene = await client.action_groups.get("scn_01…")
+        """
+        return AsyncActionGroups(self)
+
+    @cached_property
+    def schedules(self) -> AsyncSchedules:
+        """Scheduled runs of scenes.
+
+        Example::
+
+            pending = [s async for s in client.schedules.list(state="pending")]
+        """
+        return AsyncSchedules(self)
+
+    @cached_property
+    def events(self) -> AsyncEvents:
+        """Device and execution events through pollable listeners.
+
+        Example::
+
+            async with client.events.listen() as events:
+                async for event in events:
+                    print(event.type)
+        """
+        return AsyncEvents(self)
 
     @cached_property
     def http(self) -> AsyncRawHTTP:

@@ -4,6 +4,7 @@
 
     FleetyardError                      anything raised by this SDK on purpose
     ├── ConfigError                     bad or missing configuration (profile, config file)
+    ├── WaitTimeoutError                a handle's wait() ran out of time (also a TimeoutError)
     └── APIError                        a call failed: .status .code .request_id .problem
         ├── APIConnectionError          no usable answer (DNS, refused, reset, TLS…)
         │   └── APITimeoutError         …because a timeout expired
@@ -14,12 +15,15 @@
             │   └── TokenExpiredError           401 token_expired
             ├── PermissionDeniedError       403
             ├── NotFoundError               404
+            │   └── InvalidEventListenerError   404 invalid_event_listener
             ├── ConflictError               409
+            │   └── ExecutionFinishedError      409 execution_finished
             ├── PreconditionFailedError     412 (and code version_stale)
             ├── PayloadTooLargeError        413
             ├── UnprocessableEntityError    422
             │   └── IdempotencyKeyMismatchError 422 idempotency_key_mismatch
             ├── RateLimitError              429: .retry_after
+            │   └── ExecQueueFullError          429 exec_queue_full
             └── InternalServerError         5xx
 
 The class comes from the problem ``code`` when it names a more precise error
@@ -50,9 +54,12 @@ __all__ = [
     "BadRequestError",
     "ConfigError",
     "ConflictError",
+    "ExecQueueFullError",
+    "ExecutionFinishedError",
     "FleetyardError",
     "IdempotencyKeyMismatchError",
     "InternalServerError",
+    "InvalidEventListenerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -60,6 +67,7 @@ __all__ = [
     "RateLimitError",
     "TokenExpiredError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "error_from_response",
 ]
 
@@ -89,6 +97,25 @@ class ConfigError(FleetyardError):
         except fleetyard.ConfigError as exc:
             print(exc)  # profile 'staging' is not in ~/.config/fleetyard/config.toml
     """
+
+
+class WaitTimeoutError(FleetyardError, TimeoutError):
+    """A handle's ``wait(timeout=…)`` ran out of time before the operation finished.
+
+    The operation itself goes on; ``last`` holds what the last poll saw (an
+    :class:`~fleetyard.protocol.executions.Execution`, an agent command…).
+
+    Example::
+
+        try:
+            handle.wait(timeout=30)
+        except fleetyard.WaitTimeoutError as exc:
+            print("still", exc.last.state)
+    """
+
+    def __init__(self, message: str, *, last: object = None) -> None:
+        super().__init__(message)
+        self.last = last
 
 
 class APIError(FleetyardError):
@@ -288,6 +315,31 @@ class ConflictError(APIStatusError):
     """
 
 
+class InvalidEventListenerError(NotFoundError):
+    """404 ``invalid_event_listener``: the event listener expired or was never registered.
+
+    ``client.events.listen()`` registers a new one by itself; code calling
+    ``fetch`` directly registers again.
+
+    Example::
+
+        except fleetyard.InvalidEventListenerError:
+            listener = client.events.register_listener()
+    """
+
+
+class ExecutionFinishedError(ConflictError):
+    """409 ``execution_finished``: the execution already finished, so it cannot be cancelled.
+
+    Example::
+
+        try:
+            client.executions.cancel("exe_01…")
+        except fleetyard.ExecutionFinishedError:
+            pass  # nothing left to stop
+    """
+
+
 class PreconditionFailedError(APIStatusError):
     """412 / ``version_stale``: someone else changed the resource first.
 
@@ -348,6 +400,21 @@ class RateLimitError(APIStatusError):
         return parse_retry_after(self.response.headers.get("Retry-After"))
 
 
+class ExecQueueFullError(RateLimitError):
+    """429 ``exec_queue_full``: the gateway runs as many executions as it may.
+
+    Raised after the client's own retries (which honour ``Retry-After``) gave
+    up. Pass ``queue=True`` to have the server queue the execution instead.
+
+    Example::
+
+        try:
+            client.executions.execute(actions=[...])
+        except fleetyard.ExecQueueFullError:
+            client.executions.execute(actions=[...], queue=True)
+    """
+
+
 class InternalServerError(APIStatusError):
     """5xx: the server (or a proxy in front of it) failed.
 
@@ -383,6 +450,9 @@ _BY_CODE: dict[str, type[APIStatusError]] = {
     ErrorCode.VERSION_STALE: PreconditionFailedError,
     ErrorCode.IDEMPOTENCY_KEY_MISMATCH: IdempotencyKeyMismatchError,
     ErrorCode.RATE_LIMITED: RateLimitError,
+    ErrorCode.EXEC_QUEUE_FULL: ExecQueueFullError,
+    ErrorCode.EXECUTION_FINISHED: ExecutionFinishedError,
+    ErrorCode.INVALID_EVENT_LISTENER: InvalidEventListenerError,
 }
 
 

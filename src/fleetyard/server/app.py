@@ -18,7 +18,9 @@ from fleetyard.server.api.middleware import BodyMiddleware, RequestContextMiddle
 from fleetyard.server.api.problems import install_problem_handlers
 from fleetyard.server.api.routes import ROUTERS
 from fleetyard.server.bus import create_bus
+from fleetyard.server.jobs import JobRunner
 from fleetyard.server.services.bootstrap import ensure_bootstrap
+from fleetyard.server.services.executions import schedules, sweep
 from fleetyard.server.services.telemetry.fanout import StreamFanout
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.presence import PresenceMonitor
@@ -52,6 +54,13 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
         bus = create_bus(settings.bus_url)
         presence = PresenceMonitor(database, bus, timeout_seconds=settings.presence_timeout_seconds)
         retention: asyncio.Task[None] | None = None
+        # Durable jobs (scheduled scenes) and the sweep of executions no gateway took.
+        jobs = JobRunner(
+            database,
+            schedules.job_handlers(database, bus, limit=settings.execution_limit_per_gateway),
+            poll_seconds=settings.job_poll_seconds,
+        )
+        sweeper: asyncio.Task[None] | None = None
         try:
             await database.migrate()
             await bus.start()
@@ -63,6 +72,17 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                     run_retention(ingest, interval_seconds=settings.retention_interval_seconds),
                     name="fleetyard-retention",
                 )
+            await jobs.start()
+            sweeper = asyncio.create_task(
+                sweep.run_sweeper(
+                    database,
+                    bus,
+                    timeout_seconds=settings.execution_transmit_timeout_seconds,
+                    limit=settings.execution_limit_per_gateway,
+                    interval_seconds=min(5.0, settings.execution_transmit_timeout_seconds / 4),
+                ),
+                name="fleetyard-executions-sweep",
+            )
             state = AppState(settings=settings, database=database, ingest=ingest, bus=bus)
             state.bootstrap_api_key = await ensure_bootstrap(database, settings)
             app.state.fleetyard = state
@@ -76,6 +96,11 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                 retention.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await retention
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await jobs.stop()
             await presence.stop()
             # Streams end first (clients reconnect elsewhere and resume by position).
             await bus.close()

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from fleetyard.server.bus import Bus, MemoryBus
+from fleetyard.server.services.agent_session.registry import SessionRegistry
 from fleetyard.server.services.auth_cache import PrincipalCache
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.settings import Settings
@@ -22,6 +23,8 @@ class AppState:
     started_monotonic: float = field(default_factory=time.monotonic)
     # Set on the first start of an empty database when a key was generated.
     bootstrap_api_key: str | None = None
+    # Agent sessions open in this process, per agent (see services/agent_session/registry.py).
+    agent_sessions: SessionRegistry = field(default_factory=SessionRegistry)
     _principals: PrincipalCache | None = field(default=None, repr=False)
 
     @property

@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetyard import NOT_GIVEN
+from fleetyard import NOT_GIVEN, WaitTimeoutError
+from fleetyard.cli import device_views as dviews
 from fleetyard.cli import params, session, views
 from fleetyard.cli import telemetry_views as tviews
-from fleetyard.cli.session import JsonOutput
+from fleetyard.cli.commands.executions import json_or_text
+from fleetyard.cli.session import CLIError, JsonOutput
 from fleetyard.protocol.telemetry import AgentKind
 
 app = typer.Typer(
@@ -196,3 +198,78 @@ def token(
     s = session.get(ctx, json_output)
     created = s.client.agents.token(agent_id, name=name, expires_at=expires_at)
     s.out.secret(views.key_record(created), created, created.secret)
+
+
+def command_arg(value: str) -> str:
+    """``KEY=VALUE``; the value is JSON when it parses (``count=3``), else text."""
+    key, sep, _ = value.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{value!r} is not an argument: write KEY=VALUE, e.g. count=3")
+    return value
+
+
+@app.command("command")
+def command(
+    ctx: typer.Context,
+    agent_id: AgentId,
+    name: Annotated[
+        str, typer.Argument(help="The command: ping, reboot…", metavar="NAME", show_default=False)
+    ],
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            "-a",
+            parser=command_arg,
+            metavar="KEY=VALUE",
+            help="An argument KEY=VALUE, the value JSON when it parses (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout-seconds",
+            min=0,
+            metavar="SECONDS",
+            help="How long the agent may take (server default 300).",
+            show_default=False,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the result; exit 1 if the command failed.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0,
+            metavar="SECONDS",
+            help="With --wait: give up waiting after this long.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Send a machine command to an agent (it runs when the agent is connected)."""
+    s = session.get(ctx, json_output)
+    args = {key: json_or_text(v) for key, _, v in (a.partition("=") for a in arg or [])}
+    sent = s.client.agents.dispatch_command(
+        agent_id, name, args or None, timeout_seconds=timeout_seconds
+    )
+    if not wait:
+        s.out.record(dviews.agent_command_record(sent), sent)
+        return
+    try:
+        done = s.client.agents.wait_command(agent_id, sent.id, timeout=timeout)
+    except WaitTimeoutError:
+        raise CLIError(
+            f"command {sent.id} did not finish within {timeout:g}s;"
+            f" the agent may be offline (it runs when the agent connects)",
+            code="wait_timeout",
+        ) from None
+    s.out.record(dviews.agent_command_record(done), done)
+    if done.state != "completed":
+        raise CLIError(
+            f"command {done.id} failed: {done.error or 'no reason given'}", code="command_failed"
+        )

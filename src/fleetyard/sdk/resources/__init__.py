@@ -5,13 +5,28 @@ not constructed directly.
 """
 
 from fleetyard.sdk.resources.account import Account, AsyncAccount
+from fleetyard.sdk.resources.action_groups import ActionGroups, AsyncActionGroups
 from fleetyard.sdk.resources.agents import Agents, AsyncAgents
 from fleetyard.sdk.resources.api_keys import ApiKeys, AsyncApiKeys
 from fleetyard.sdk.resources.auth import AsyncAuth, Auth
 from fleetyard.sdk.resources.channels import AsyncChannels, Channels
+from fleetyard.sdk.resources.devices import AsyncDevices, Devices
+from fleetyard.sdk.resources.events import (
+    AsyncDeviceEventSubscription,
+    AsyncEvents,
+    DeviceEventSubscription,
+    Events,
+)
+from fleetyard.sdk.resources.executions import (
+    AsyncExecutionHandle,
+    AsyncExecutions,
+    ExecutionHandle,
+    Executions,
+)
 from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
 from fleetyard.sdk.resources.members import AsyncMembers, Members
 from fleetyard.sdk.resources.presence import AsyncPresence, Presence
+from fleetyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from fleetyard.sdk.resources.service_clients import AsyncServiceClients, ServiceClients
 from fleetyard.sdk.resources.sites import AsyncSites, Sites
 from fleetyard.sdk.resources.stream import AsyncStream, Stream
@@ -21,16 +36,24 @@ from fleetyard.sdk.resources.users import AsyncUsers, Users
 
 __all__ = [
     "Account",
+    "ActionGroups",
     "Agents",
     "ApiKeys",
     "AsyncAccount",
+    "AsyncActionGroups",
     "AsyncAgents",
     "AsyncApiKeys",
     "AsyncAuth",
     "AsyncChannels",
+    "AsyncDeviceEventSubscription",
+    "AsyncDevices",
+    "AsyncEvents",
+    "AsyncExecutionHandle",
+    "AsyncExecutions",
     "AsyncMembers",
     "AsyncPresence",
     "AsyncRawHTTP",
+    "AsyncSchedules",
     "AsyncServiceClients",
     "AsyncSites",
     "AsyncStream",
@@ -39,9 +62,15 @@ __all__ = [
     "AsyncUsers",
     "Auth",
     "Channels",
+    "DeviceEventSubscription",
+    "Devices",
+    "Events",
+    "ExecutionHandle",
+    "Executions",
     "Members",
     "Presence",
     "RawHTTP",
+    "Schedules",
     "ServiceClients",
     "Sites",
     "Stream",

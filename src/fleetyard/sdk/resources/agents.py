@@ -14,13 +14,9 @@ from fleetyard.protocol.telemetry import Agent, AgentKind
 from fleetyard.sdk._operation import Operation
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._types import NOT_GIVEN, NotGiven, ReadOptions, WriteOptions
-from fleetyard.sdk.resources._base import (
-    AsyncAPIResource,
-    SyncAPIResource,
-    async_raw_method,
-    raw_method,
-)
+from fleetyard.sdk.resources._base import async_raw_method, raw_method
 from fleetyard.sdk.resources._telemetry import agent_path
+from fleetyard.sdk.resources.agent_commands import AgentCommands, AsyncAgentCommands
 
 __all__ = ["Agents", "AgentsWithRawResponse", "AsyncAgents", "AsyncAgentsWithRawResponse"]
 
@@ -101,7 +97,7 @@ def _token(
     return Operation("POST", f"{agent_path(agent_id)}/token", ApiKeyCreated, json=body)
 
 
-class Agents(SyncAPIResource):
+class Agents(AgentCommands):
     """The organisation's agents: machines, devices, gateways and services.
 
     Example::
@@ -237,7 +233,7 @@ class Agents(SyncAPIResource):
         return self._send(_token(agent_id, name, expires_at), options)
 
 
-class AsyncAgents(AsyncAPIResource):
+class AsyncAgents(AsyncAgentCommands):
     """The organisation's agents: machines, devices, gateways and services.
 
     Example::
@@ -387,6 +383,10 @@ class AgentsWithRawResponse:
         self.update = raw_method(agents.update)
         self.delete = raw_method(agents.delete)
         self.token = raw_method(agents.token)
+        self.dispatch_command = raw_method(agents.dispatch_command)
+        self.get_command = raw_method(agents.get_command)
+        self.list_commands_page = raw_method(agents.list_commands_page)
+        self.wait_command = raw_method(agents.wait_command)
 
 
 class AsyncAgentsWithRawResponse:
@@ -404,3 +404,7 @@ class AsyncAgentsWithRawResponse:
         self.update = async_raw_method(agents.update)
         self.delete = async_raw_method(agents.delete)
         self.token = async_raw_method(agents.token)
+        self.dispatch_command = async_raw_method(agents.dispatch_command)
+        self.get_command = async_raw_method(agents.get_command)
+        self.list_commands_page = async_raw_method(agents.list_commands_page)
+        self.wait_command = async_raw_method(agents.wait_command)

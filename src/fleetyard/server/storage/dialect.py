@@ -6,6 +6,7 @@ instead of testing the dialect themselves.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from enum import StrEnum
@@ -131,6 +132,37 @@ def lock_rows(kind: DatabaseKind, stmt: sa.Select[Any]) -> sa.Select[Any]:
     if kind is DatabaseKind.POSTGRESQL:
         return stmt.with_for_update()
     return stmt
+
+
+def skip_locked(kind: DatabaseKind, stmt: sa.Select[Any]) -> sa.Select[Any]:
+    """``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (claim rows no other worker holds).
+
+    SQLite has no row locks: its claim is one conditional UPDATE (writers are
+    serialised), so the statement is returned as is.
+    """
+    if kind is DatabaseKind.POSTGRESQL:
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+def json_array_has(
+    kind: DatabaseKind, column: sa.ColumnElement[Any], key: str, value: str
+) -> sa.ColumnElement[bool]:
+    """Whether the JSON array ``column`` holds an object whose member ``key`` equals ``value``.
+
+    ``jsonb @>`` containment on PostgreSQL, ``json_each`` on SQLite; ``key``
+    and ``value`` are bound as parameters.
+    """
+    if kind is DatabaseKind.POSTGRESQL:
+        wanted = sa.cast(sa.literal(json.dumps([{key: value}])), postgresql.JSONB)
+        return column.op("@>")(wanted)
+    each = sa.func.json_each(column).table_valued("value").alias("each_member")
+    return (
+        sa.select(sa.literal(1))
+        .select_from(each)
+        .where(sa.func.json_extract(each.c.value, sa.literal(f'$."{key}"')) == value)
+        .exists()
+    )
 
 
 def json_number(

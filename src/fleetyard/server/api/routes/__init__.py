@@ -6,9 +6,15 @@ from fastapi import APIRouter
 
 from fleetyard.server.api.routes import (
     account,
+    action_groups,
+    agent_commands,
+    agent_session,
     agents,
     auth,
     channels,
+    devices,
+    event_listeners,
+    executions,
     members,
     messages,
     presence,
@@ -30,8 +36,17 @@ ROUTERS: list[APIRouter] = [
     members.router,
     # Telemetry. channels declares /v1/channels/latest before /v1/channels/{channel_id}.
     agents.router,
+    agent_commands.router,
+    agent_session.router,
     channels.router,
     messages.router,
     presence.router,
     stream.router,
+    # Devices. devices declares /v1/devices/import before /v1/devices/{device_id}.
+    devices.router,
+    event_listeners.router,
+    # Executions declares /v1/executions/current before /v1/executions/{execution_id}.
+    executions.router,
+    action_groups.router,
+    action_groups.schedules_router,
 ]

@@ -28,6 +28,7 @@ from fleetyard.protocol.telemetry import Agent
 from fleetyard.server.bus import Bus, BusEvent
 from fleetyard.server.services.auth import Principal
 from fleetyard.server.services.clock import now_ms
+from fleetyard.server.services.devices.devices import record_gateway_presence
 from fleetyard.server.services.errors import NotFound
 from fleetyard.server.services.telemetry import access
 from fleetyard.server.services.telemetry.agents import load_agent
@@ -90,6 +91,16 @@ async def heartbeat(database: Database, bus: Bus, principal: Principal, agent_id
             at_ms=now,
             last_seen=record.last_seen,
         )
+        # gateway.online for gateways (a no-op for agents without devices).
+        await record_gateway_presence(
+            database,
+            bus,
+            org_id=record.org_id,
+            site_id=record.site_id,
+            agent_id=record.id,
+            online=True,
+            at_ms=now,
+        )
     return agent_model(record)
 
 
@@ -106,6 +117,15 @@ async def sweep(database: Database, bus: Bus, *, timeout_ms: int, now: int | Non
             online=False,
             at_ms=at,
             last_seen=record.last_seen,
+        )
+        await record_gateway_presence(
+            database,
+            bus,
+            org_id=record.org_id,
+            site_id=record.site_id,
+            agent_id=record.agent_id,
+            online=False,
+            at_ms=at,
         )
     return len(expired)
 

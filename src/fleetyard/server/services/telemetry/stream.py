@@ -45,6 +45,7 @@ from fleetyard.protocol.stream import (
     MAX_SUBSCRIPTIONS,
     ClientMessage,
     StreamAuth,
+    StreamEventType,
     StreamSubscribe,
     StreamSubscribed,
     StreamUnsubscribe,
@@ -54,6 +55,7 @@ from fleetyard.protocol.stream import (
 from fleetyard.server.bus import DEFAULT_MAX_PENDING, Bus, BusClosed, BusEvent, Lagged
 from fleetyard.server.services.auth import Principal
 from fleetyard.server.services.clock import now_ms
+from fleetyard.server.services.devices.events import device_events_topic
 from fleetyard.server.services.errors import (
     BadRequest,
     Conflict,
@@ -68,6 +70,7 @@ from fleetyard.server.services.telemetry.stream_plan import (
     Start,
     Sub,
     build_sub,
+    check_device_events,
     check_presence,
     error_frame,
     invalid_message,
@@ -88,6 +91,8 @@ MAX_CHANNELS_PER_SESSION = 10_000
 DEFAULT_SEND_TIMEOUT = 30.0
 
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+DEVICE_EVENT = StreamEventType.DEVICE_EVENT.value
+READ = access.READ
 
 
 class ClientTooSlow(Exception):
@@ -126,6 +131,7 @@ class StreamSession:
         self._refs: Counter[str] = Counter()
         self._lock = asyncio.Lock()
         self._sending_since: float | None = None
+        self._device_topic = device_events_topic(principal.org_id)
 
     # -- client messages ---------------------------------------------------------------
 
@@ -180,6 +186,8 @@ class StreamSession:
             records = await resolve_channels(conn, self.principal, request.channels)
             if request.presence is not None:
                 await check_presence(conn, self.principal, request.presence)
+            if request.device_events is not None:
+                await check_device_events(conn, self.principal, request.device_events)
         starts: list[Start] = []
         seen: set[str] = set()
         for spec, record in zip(request.channels, records, strict=True):
@@ -194,7 +202,7 @@ class StreamSession:
 
     async def activate(self, plan: Plan) -> None:
         """Subscribe on the bus, read where each channel starts, answer, replay."""
-        sub = build_sub(plan)
+        sub = build_sub(plan, org_id=self.principal.org_id)
         async with self._lock:
             # Topics first: from here on live events are buffered, so the
             # positions read below cannot miss anything committed meanwhile.
@@ -241,7 +249,9 @@ class StreamSession:
                     continue
                 for topic, event in batch:
                     routes = self._routes.get(topic)
-                    if routes:
+                    if routes and topic == self._device_topic:
+                        await self._dispatch_device_event(routes, event)
+                    elif routes:
                         await self._dispatch(routes, event)
 
     async def watch(self) -> None:
@@ -336,6 +346,7 @@ class StreamSession:
             ],
             aggregates=sub.aggregates,
             presence=sub.presence,
+            device_events=sub.device_events,
         )
         await self._send("subscribed", subscribed.model_dump_json(exclude_none=True))
         for feed in sub.feeds.values():
@@ -377,6 +388,23 @@ class StreamSession:
             for sub, _ in routes:
                 sub.presence_known[event.key] = kind == ev.AGENT_ONLINE
                 await self._send(kind, ev.splice(sub.presence_prefixes[kind], event.body))
+
+    async def _dispatch_device_event(
+        self, routes: list[tuple[Sub, Feed | None]], event: BusEvent
+    ) -> None:
+        """A device event to each subscription that may read its site or gateway."""
+        try:
+            data = json.loads(event.body)
+            site_id, gateway_id = str(data["site_id"]), str(data["gateway_id"])
+        except (ValueError, KeyError, TypeError):
+            return  # not a device event body: nothing a client could use
+        if not access.can(self.principal, site_id=site_id, agent_id=gateway_id, permission=READ):
+            return
+        for sub, _ in routes:
+            wanted = sub.device_events
+            if wanted is None or (wanted.site_id is not None and wanted.site_id != site_id):
+                continue
+            await self._send(DEVICE_EVENT, f'{sub.device_prefix}"event":{event.body}}}')
 
     async def _replay(self, feed: Feed, *, before: int | None = None) -> None:
         """Send stored messages after ``feed.seq`` (and before ``before``), in seq order."""

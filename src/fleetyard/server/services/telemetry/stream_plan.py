@@ -15,8 +15,15 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.protocol.scopes import Scope
-from fleetyard.protocol.stream import ChannelSubscription, PresenceSubscription, StreamSubscribe
+from fleetyard.protocol.stream import (
+    ChannelSubscription,
+    DeviceEventsSubscription,
+    PresenceSubscription,
+    StreamEventType,
+    StreamSubscribe,
+)
 from fleetyard.server.services.auth import Principal, insufficient
+from fleetyard.server.services.devices.events import device_events_topic
 from fleetyard.server.services.errors import NotFound, ServiceError, Unprocessable
 from fleetyard.server.services.telemetry import access
 from fleetyard.server.services.telemetry import events as ev
@@ -32,6 +39,7 @@ __all__ = [
     "Start",
     "Sub",
     "build_sub",
+    "check_device_events",
     "check_presence",
     "error_frame",
     "invalid_message",
@@ -65,6 +73,9 @@ class Sub:
     # Last announced state per agent: what a catch-up after lagging compares with.
     presence_known: dict[str, bool] = field(default_factory=dict)
     topics: list[tuple[str, Feed | None]] = field(default_factory=list)
+    # Device events (live only): which site, if one, and the frame opening.
+    device_events: DeviceEventsSubscription | None = None
+    device_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +162,32 @@ async def check_presence(
         await load_agent(conn, principal, agent_id, access.READ)
 
 
-def build_sub(plan: Plan) -> Sub:
-    """The subscription a plan describes: its feeds, frame prefixes and bus topics."""
+async def check_device_events(
+    conn: AsyncConnection, principal: Principal, subscription: DeviceEventsSubscription
+) -> None:
+    """For one site: ``site:<id>:read`` (403) on an existing site (404). Without a site,
+    each event is filtered by what the caller may read as it is delivered."""
+    site_id = subscription.site_id
+    if site_id is None:
+        return
+    if not access.can(principal, site_id=site_id, agent_id=None, permission=access.READ):
+        raise insufficient([Scope("site", site_id, access.READ)])
+    if not await agents_repo.site_exists(conn, site_id, org_id=principal.org_id):
+        raise NotFound(f"Site {site_id!r} was not found.")
+
+
+def build_sub(plan: Plan, *, org_id: str | None = None) -> Sub:
+    """The subscription a plan describes: its feeds, frame prefixes and bus topics.
+
+    ``org_id`` (the caller's) is needed when the plan follows device events.
+    """
     request = plan.request
     sub = Sub(request.id, {}, request.aggregates, request.presence)
+    if request.device_events is not None:
+        assert org_id is not None
+        sub.device_events = request.device_events
+        sub.device_prefix = ev.prefix(type=StreamEventType.DEVICE_EVENT.value, sub=sub.id)
+        sub.topics.append((device_events_topic(org_id), None))
     for start in plan.channels:
         record = start.record
         feed = Feed(record.id, record.pk, record.agent_id, record.name)
