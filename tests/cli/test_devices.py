@@ -21,9 +21,9 @@ def test_list_is_a_table(sdk: FakeSDK, yard: Yard) -> None:
 
     assert result.exit_code == 0
     assert result.stdout == (
-        "ID     DEVICE URL                   LABEL    UI CLASS        GATEWAY  AVAILABLE\n"
-        "dev_1  io://1234-5678-3293/3541212  Blind    ExteriorScreen  agt_gw   yes\n"
-        "dev_2  io://1234-5678-3293/5770898  Terrace  ExteriorScreen  agt_gw   no\n"
+        "DEVICE URL                   LABEL    UI CLASS        AVAILABLE\n"
+        "io://1234-5678-3293/3541212  Blind    ExteriorScreen  yes\n"
+        "io://1234-5678-3293/5770898  Terrace  ExteriorScreen  no\n"
     )
     sdk.client.devices.list.assert_called_once_with(
         gateway_id=None, site_id=None, protocol=None, ui_class=None, state=None

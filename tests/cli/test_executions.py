@@ -154,8 +154,8 @@ def test_list_current(sdk: FakeSDK, yard: Yard) -> None:
 
     sdk.client.executions.current.assert_called_once_with(gateway_id="agt_gw")
     assert result.stdout == (
-        "ID     STATE        LABEL        GATEWAY  ACTIONS  CREATED\n"
-        "exe_1  in_progress  Half closed  agt_gw   1        2026-11-02 09:30:15Z\n"
+        "ID     STATE        LABEL        ACTIONS  CREATED\n"
+        "exe_1  in_progress  Half closed  1        2026-11-02 09:30:15Z\n"
     )
 
 

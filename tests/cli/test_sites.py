@@ -121,7 +121,7 @@ def test_validation_error_names_the_fields(sdk: FakeSDK, yard: Yard) -> None:
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: The request is not valid.: body.name: too long"
+        "error: The request is not valid: body.name: too long"
         " (code: validation_failed) [request id: req_42]\n"
     )
 

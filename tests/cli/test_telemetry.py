@@ -183,7 +183,7 @@ def test_a_rejected_batch_is_one_line(sdk: FakeSDK, yard: Yard) -> None:
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: Some payloads do not match the channel's schema.: body.items.1.payload:"
+        "error: Some payloads do not match the channel's schema: body.items.1.payload:"
         " 't' is required (code: payload_invalid) [request id: req_42]\n"
     )
 

@@ -35,14 +35,14 @@ def value_text(value: JsonValue) -> str:
 
 def devices_table(devices: Sequence[Device]) -> TableView:
     return TableView(
-        columns=("ID", "DEVICE URL", "LABEL", "UI CLASS", "GATEWAY", "AVAILABLE"),
+        # Ids and gateways are in --json and `yard devices get`: a device URL is what
+        # people read and type, and two 30-character ids would squeeze the rest.
+        columns=("DEVICE URL", "LABEL", "UI CLASS", "AVAILABLE"),
         rows=[
             (
-                d.id,
                 d.device_url,
                 d.label,
                 text(d.ui_class),
-                d.gateway_id,
                 yes_no(d.available),
             )
             for d in devices
@@ -108,13 +108,12 @@ def started_text(started: ExecutionStarted) -> str:
 
 def executions_table(executions: Sequence[Execution]) -> TableView:
     return TableView(
-        columns=("ID", "STATE", "LABEL", "GATEWAY", "ACTIONS", "CREATED"),
+        columns=("ID", "STATE", "LABEL", "ACTIONS", "CREATED"),
         rows=[
             (
                 e.id,
                 str(e.state),
                 text(e.label),
-                e.gateway_id,
                 str(len(e.actions)),
                 when(e.created_at),
             )
@@ -176,9 +175,9 @@ def actions_text(actions: Sequence[Action]) -> str:
 
 def scenes_table(scenes: Sequence[Scene]) -> TableView:
     return TableView(
-        columns=("ID", "LABEL", "GATEWAY", "ACTIONS", "UPDATED"),
+        columns=("ID", "LABEL", "ACTIONS", "UPDATED"),
         rows=[
-            (s.id, text(s.label), s.gateway_id, str(len(s.actions)), when(s.updated_at))
+            (s.id, text(s.label), str(len(s.actions)), when(s.updated_at))
             for s in scenes
         ],
         empty="No scenes.",

@@ -90,7 +90,8 @@ def api_error_message(exc: APIError) -> str:
         f"{'.'.join(str(part) for part in error.loc)}: {error.message}"
         for error in problem.errors or []
     ]
-    return f"{message}: {'; '.join(fields)}" if fields else message
+    # "Bad command.: body.x: …" reads badly: the fields continue the sentence.
+    return f"{message.rstrip('.')}: {'; '.join(fields)}" if fields else message
 
 
 def _problem_dict(problem: Problem | None) -> dict[str, Any] | None:

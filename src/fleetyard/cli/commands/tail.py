@@ -11,7 +11,7 @@ from fleetyard.cli import params, session
 from fleetyard.cli.params import AgentArg, ChannelArg
 from fleetyard.cli.session import EXIT_USAGE, CLIError
 from fleetyard.protocol.common import format_timestamp
-from fleetyard.protocol.stream import AggregateUpdatedEvent, MessageCreatedEvent
+from fleetyard.protocol.stream import AggregateUpdatedEvent, DeviceEventFrame, MessageCreatedEvent
 from fleetyard.sdk import StreamEvent
 
 
@@ -28,6 +28,10 @@ def event_line(event: StreamEvent) -> str:
     if isinstance(event, AggregateUpdatedEvent):
         when = format_timestamp(event.updated_at) if event.updated_at else "-"
         return f"{when}  aggregate v{event.version}  {_compact(event.data)}"
+    if isinstance(event, DeviceEventFrame):  # not subscribed by tail; typed for completeness
+        device = event.event
+        subject = device.device_url or device.execution_id or device.gateway_id
+        return f"{format_timestamp(device.at)}  {device.type}  {subject}"
     return f"{format_timestamp(event.at)}  {event.type}  {event.agent_id}"
 
 
