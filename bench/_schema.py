@@ -1,6 +1,13 @@
-"""What the SQLite benches share: one org, site and agent with many channels, inserted directly."""
+"""What the benches share: one org, site and agent with many channels, inserted directly;
+and, for PostgreSQL, a scratch database per run."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
@@ -49,3 +56,39 @@ async def seed_channels(database: Database, n_channels: int) -> tuple[str, list[
         query = sa.select(channels.c.pk, channels.c.id).order_by(channels.c.pk)
         rows = (await conn.execute(query)).all()
     return org_id, [(int(r[0]), str(r[1])) for r in rows]
+
+
+def bench_postgres_url() -> str | None:
+    """``FLEETYARD_BENCH_DATABASE_URL`` when it names a PostgreSQL database, else None."""
+    url = os.environ.get("FLEETYARD_BENCH_DATABASE_URL")
+    if url and sa.make_url(url).get_backend_name() != "postgresql":
+        raise SystemExit(f"FLEETYARD_BENCH_DATABASE_URL is not PostgreSQL: {url}")
+    return url or None
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL for ``asyncpg.connect`` (no SQLAlchemy driver suffix)."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def scratch_postgres(url: str) -> Iterator[str]:
+    """A fresh, empty database created beside the one ``url`` names (so its role needs
+    CREATEDB), dropped afterwards: each run starts from a migrated empty schema, as
+    the SQLite benches do with a new file. Yields its URL."""
+    import asyncpg
+
+    name = f"fy_bench_scratch_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

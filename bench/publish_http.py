@@ -7,12 +7,14 @@ both and the ratio. The publish is durable: each 201 means the message is
 committed to the database.
 
 Run: ``.venv/bin/python bench/publish_http.py [--seconds 10] [--connections 32]``.
-Set ``FLEETYARD_BENCH_DATABASE_URL`` to run the server on PostgreSQL.
+Set ``FLEETYARD_BENCH_DATABASE_URL`` to run the server on PostgreSQL (in a
+scratch database created beside that one and dropped after the run).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -25,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx2
+from _schema import bench_postgres_url, scratch_postgres
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -74,17 +77,10 @@ def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> di
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("this bench needs wrk: apt-get install wrk")
-
+def run(database_url: str, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    """Start the bare app and ``yard serve``, load each with wrk; their results."""
     workdir = Path(tempfile.mkdtemp(prefix="fleetyard-bench-"))
     env = {**os.environ, "FLEETYARD_BOOTSTRAP_API_KEY": KEY, "FLEETYARD_LOG_LEVEL": "warning"}
-    database_url = os.environ.get("FLEETYARD_BENCH_DATABASE_URL", "")
 
     bare_port, yard_port = free_port(), free_port()
     bare = subprocess.Popen(
@@ -118,7 +114,22 @@ def main() -> None:
             process.wait(timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    kind = "postgresql" if database_url else "sqlite"
+    return bare_result, yard_result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("this bench needs wrk: apt-get install wrk")
+
+    postgres = bench_postgres_url()
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(scratch_postgres(postgres)) if postgres else ""
+        bare_result, yard_result = run(database_url, args)
+    kind = "postgresql" if postgres else "sqlite"
     print(
         f"single-message publish over HTTP ({kind}), wrk -t1 -c{args.connections} -d{args.seconds}s"
     )
