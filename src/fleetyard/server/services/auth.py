@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.protocol.errors import ErrorCode
 from fleetyard.protocol.scopes import Scope, ScopeError, grants
 from fleetyard.server.services import policy
 from fleetyard.server.services.clock import now_ms
-from fleetyard.server.services.errors import Forbidden, Unauthenticated
+from fleetyard.server.services.errors import Forbidden, Overloaded, Unauthenticated
 from fleetyard.server.services.security import ACCESS_TOKEN_PREFIX, hash_secret, is_api_key
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.repositories import api_keys, members, tokens, users
@@ -111,11 +112,19 @@ async def current_user_scopes(
 
 
 async def authenticate(database: Database, secret: str) -> Principal:
-    """The principal a bearer secret stands for, or 401 ``unauthenticated``/``token_expired``."""
-    if is_api_key(secret):
-        return await _by_api_key(database, secret)
-    if secret.startswith(ACCESS_TOKEN_PREFIX):
-        return await _by_access_token(database, secret)
+    """The principal a bearer secret stands for, or 401 ``unauthenticated``/``token_expired``.
+
+    A connection pool that stays exhausted (a thousand streams connecting at
+    once) is 503 ``overloaded``: the client retries, instead of an error
+    escaping as a 500 or a WebSocket dropped without a close code.
+    """
+    try:
+        if is_api_key(secret):
+            return await _by_api_key(database, secret)
+        if secret.startswith(ACCESS_TOKEN_PREFIX):
+            return await _by_access_token(database, secret)
+    except sa_exc.TimeoutError:
+        raise Overloaded("No database connection is free; retry shortly.") from None
     raise _invalid("The bearer token is not a Fleetyard API key or access token.")
 
 

@@ -115,7 +115,7 @@ async def agent_session(websocket: WebSocket) -> None:
                 await authorize_agent(state.database, fresh, agent.id)
             except ServiceError as exc:
                 await session.send_error(exc)
-                return CLOSE_UNAUTHENTICATED
+                return _close_code(exc)
             session.principal = fresh
 
     code: int | None
@@ -153,9 +153,14 @@ async def _authenticate(
     except ServiceError as exc:
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
             await websocket.send_text(error_frame(exc))
-        await _close(websocket, CLOSE_UNAUTHENTICATED)
+        await _close(websocket, _close_code(exc))
         return None
     return principal, token, agent
+
+
+def _close_code(exc: ServiceError) -> int:
+    """4401 ends an agent's run (its credential is refused); anything else is "try again"."""
+    return CLOSE_TRY_AGAIN if exc.status >= 500 else CLOSE_UNAUTHENTICATED
 
 
 def _check_storable(text: str | bytes) -> None:

@@ -141,7 +141,10 @@ async def _authenticate(websocket: WebSocket, state: AppState) -> tuple[Principa
     except ServiceError as exc:
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
             await websocket.send_text(error_frame(exc))
-        await _close(websocket, CLOSE_UNAUTHENTICATED)
+        # Only a refused credential is final; an overloaded server is "try again".
+        await _close(
+            websocket, CLOSE_UNAUTHENTICATED if exc.status in (401, 403) else CLOSE_TRY_AGAIN
+        )
         return None
     return principal, token
 
