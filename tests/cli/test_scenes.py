@@ -21,8 +21,7 @@ def test_list(sdk: FakeSDK, yard: Yard) -> None:
 
     sdk.client.action_groups.list.assert_called_once_with(gateway_id=None, site_id="site_1")
     assert result.stdout == (
-        "ID     LABEL       ACTIONS  UPDATED\n"
-        "scn_1  Good night  2        2026-11-02 09:30:15Z\n"
+        "ID     LABEL       ACTIONS  UPDATED\nscn_1  Good night  2        2026-11-02 09:30:15Z\n"
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 import fleetyard
 from fleetyard.protocol.identity import Site
 
+from .device_fakes import URL, device_json, execution_json, listener_json, page, schedule_json
 from .fakes import FakeAPI, make_async_client, ok, problem, site_json, tokens_json
 
 
@@ -128,3 +129,64 @@ async def test_async_raw_response_and_http(api: FakeAPI, sleeps: list[float]) ->
     assert raw.parse().name == "Depot"
     assert response.json() == {"ok": True}
     assert api.last.headers["Idempotency-Key"]
+
+
+def test_raw_response_for_the_device_resources(client: fleetyard.Client, api: FakeAPI) -> None:
+    api.route("GET", "/v1/devices", ok(page([device_json("dev_9")])))
+    api.route("GET", "/v1/devices/dev_9", ok(device_json("dev_9"), **{"X-Request-Id": "req_d"}))
+    api.route("POST", "/v1/devices/dev_9/states", ok(device_json("dev_9")))
+    api.route("GET", "/v1/executions/exe_1", ok(execution_json(state="completed")))
+    api.route("DELETE", "/v1/action-groups/scn_1", ok({"id": "scn_1", "deleted": True}))
+    api.route("POST", "/v1/schedules/sch_1/cancel", ok(schedule_json(state="cancelled")))
+    api.route("POST", "/v1/event-listeners", ok(listener_json("evl_7"), 201))
+    raw = client.with_raw_response
+
+    # By URL: looked up first, then the raw answer is the device's own.
+    device = raw.devices.get(URL)
+    assert (device.request_id, device.parse().id) == ("req_d", "dev_9")
+    reported = raw.devices.report_states(URL, [{"name": "s", "type": 1, "value": 1}])
+    assert reported.parse().id == "dev_9"
+    assert raw.executions.get("exe_1").parse().state == "completed"
+    assert raw.executions.wait("exe_1").parse().finished
+    assert raw.action_groups.delete("scn_1").parse().deleted is True
+    assert raw.schedules.cancel("sch_1").parse().state == "cancelled"
+    listener = raw.events.register_listener()
+    assert (listener.status_code, listener.parse().id) == (201, "evl_7")
+    assert [(r.method, r.url.path) for r in api.requests] == [
+        ("GET", "/v1/devices"),
+        ("GET", "/v1/devices/dev_9"),
+        ("GET", "/v1/devices"),
+        ("POST", "/v1/devices/dev_9/states"),
+        ("GET", "/v1/executions/exe_1"),
+        ("GET", "/v1/executions/exe_1"),
+        ("DELETE", "/v1/action-groups/scn_1"),
+        ("POST", "/v1/schedules/sch_1/cancel"),
+        ("POST", "/v1/event-listeners"),
+    ]
+
+
+def test_raw_device_lookups_still_raise_the_lookup_errors(
+    client: fleetyard.Client, api: FakeAPI
+) -> None:
+    api.route("GET", "/v1/devices", ok(page([])))
+    with pytest.raises(fleetyard.NotFoundError):
+        client.with_raw_response.devices.get(URL)
+    with pytest.raises(fleetyard.NotFoundError):
+        client.with_raw_response.devices.update(URL, label="x")
+
+
+@pytest.mark.anyio
+async def test_async_raw_response_for_the_device_resources(
+    api: FakeAPI, sleeps: list[float]
+) -> None:
+    api.route("GET", "/v1/devices", ok(page([device_json("dev_9")])))
+    api.route("PATCH", "/v1/devices/dev_9", ok(device_json("dev_9"), **{"X-Request-Id": "req_u"}))
+    api.route("GET", "/v1/schedules/sch_1", ok(schedule_json()))
+    api.route("DELETE", "/v1/event-listeners/evl_1", ok({"id": "evl_1", "deleted": True}))
+    async with make_async_client(api, sleeps, api_key="fy_test_key") as c:
+        updated = await c.with_raw_response.devices.update(URL, label="Blind")
+        schedule = await c.with_raw_response.schedules.get("sch_1")
+        removed = await c.with_raw_response.events.unregister("evl_1")
+    assert (updated.request_id, updated.parse().id) == ("req_u", "dev_9")
+    assert schedule.parse().id == "sch_1"
+    assert removed.parse().deleted is True

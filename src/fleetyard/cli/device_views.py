@@ -176,10 +176,7 @@ def actions_text(actions: Sequence[Action]) -> str:
 def scenes_table(scenes: Sequence[Scene]) -> TableView:
     return TableView(
         columns=("ID", "LABEL", "ACTIONS", "UPDATED"),
-        rows=[
-            (s.id, text(s.label), str(len(s.actions)), when(s.updated_at))
-            for s in scenes
-        ],
+        rows=[(s.id, text(s.label), str(len(s.actions)), when(s.updated_at)) for s in scenes],
         empty="No scenes.",
     )
 

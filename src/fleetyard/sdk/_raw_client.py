@@ -11,6 +11,12 @@ from fleetyard.sdk.resources.account import (
     AsyncAccount,
     AsyncAccountWithRawResponse,
 )
+from fleetyard.sdk.resources.action_groups import (
+    ActionGroups,
+    ActionGroupsWithRawResponse,
+    AsyncActionGroups,
+    AsyncActionGroupsWithRawResponse,
+)
 from fleetyard.sdk.resources.agents import (
     Agents,
     AgentsWithRawResponse,
@@ -29,6 +35,24 @@ from fleetyard.sdk.resources.channels import (
     Channels,
     ChannelsWithRawResponse,
 )
+from fleetyard.sdk.resources.devices import (
+    AsyncDevices,
+    AsyncDevicesWithRawResponse,
+    Devices,
+    DevicesWithRawResponse,
+)
+from fleetyard.sdk.resources.events import (
+    AsyncEvents,
+    AsyncEventsWithRawResponse,
+    Events,
+    EventsWithRawResponse,
+)
+from fleetyard.sdk.resources.executions import (
+    AsyncExecutions,
+    AsyncExecutionsWithRawResponse,
+    Executions,
+    ExecutionsWithRawResponse,
+)
 from fleetyard.sdk.resources.members import (
     AsyncMembers,
     AsyncMembersWithRawResponse,
@@ -40,6 +64,12 @@ from fleetyard.sdk.resources.presence import (
     AsyncPresenceWithRawResponse,
     Presence,
     PresenceWithRawResponse,
+)
+from fleetyard.sdk.resources.schedules import (
+    AsyncSchedules,
+    AsyncSchedulesWithRawResponse,
+    Schedules,
+    SchedulesWithRawResponse,
 )
 from fleetyard.sdk.resources.sites import (
     AsyncSites,
@@ -125,6 +155,31 @@ class ClientWithRawResponse:
         """Raw-response ``client.channels``."""
         return ChannelsWithRawResponse(Channels(self._client, raw=True))
 
+    @cached_property
+    def devices(self) -> DevicesWithRawResponse:
+        """Raw-response ``client.devices``."""
+        return DevicesWithRawResponse(Devices(self._client, raw=True))
+
+    @cached_property
+    def executions(self) -> ExecutionsWithRawResponse:
+        """Raw-response ``client.executions``."""
+        return ExecutionsWithRawResponse(Executions(self._client, raw=True))
+
+    @cached_property
+    def action_groups(self) -> ActionGroupsWithRawResponse:
+        """Raw-response ``client.action_groups``."""
+        return ActionGroupsWithRawResponse(ActionGroups(self._client, raw=True))
+
+    @cached_property
+    def schedules(self) -> SchedulesWithRawResponse:
+        """Raw-response ``client.schedules``."""
+        return SchedulesWithRawResponse(Schedules(self._client, raw=True))
+
+    @cached_property
+    def events(self) -> EventsWithRawResponse:
+        """Raw-response ``client.events``."""
+        return EventsWithRawResponse(Events(self._client, raw=True))
+
 
 class AsyncClientWithRawResponse:
     """The resources of an :class:`~fleetyard.AsyncClient`, answering :class:`RawResponse`.
@@ -181,3 +236,28 @@ class AsyncClientWithRawResponse:
     def channels(self) -> AsyncChannelsWithRawResponse:
         """Raw-response ``client.channels``."""
         return AsyncChannelsWithRawResponse(AsyncChannels(self._client, raw=True))
+
+    @cached_property
+    def devices(self) -> AsyncDevicesWithRawResponse:
+        """Raw-response ``client.devices``."""
+        return AsyncDevicesWithRawResponse(AsyncDevices(self._client, raw=True))
+
+    @cached_property
+    def executions(self) -> AsyncExecutionsWithRawResponse:
+        """Raw-response ``client.executions``."""
+        return AsyncExecutionsWithRawResponse(AsyncExecutions(self._client, raw=True))
+
+    @cached_property
+    def action_groups(self) -> AsyncActionGroupsWithRawResponse:
+        """Raw-response ``client.action_groups``."""
+        return AsyncActionGroupsWithRawResponse(AsyncActionGroups(self._client, raw=True))
+
+    @cached_property
+    def schedules(self) -> AsyncSchedulesWithRawResponse:
+        """Raw-response ``client.schedules``."""
+        return AsyncSchedulesWithRawResponse(AsyncSchedules(self._client, raw=True))
+
+    @cached_property
+    def events(self) -> AsyncEventsWithRawResponse:
+        """Raw-response ``client.events``."""
+        return AsyncEventsWithRawResponse(AsyncEvents(self._client, raw=True))

@@ -8,6 +8,11 @@ every (re)connect and feed every received frame to
 aggregate ``version`` delivered, so a reconnect asks the server to resume
 exactly there and anything seen already is dropped: the caller never sees a
 gap (within retention) or a duplicate.
+
+Presence and device events are live only: after a reconnect they continue
+from the new connection's "now", and what happened while it was down is not
+seen. ``client.events.listen()`` (event listeners) is the way to follow
+device events without losing any.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from fleetyard.protocol.stream import (
     AgentPresenceEvent,
     AggregateUpdatedEvent,
     ChannelSubscription,
+    DeviceEventFrame,
+    DeviceEventsSubscription,
     MessageCreatedEvent,
     PresenceSubscription,
     StreamConnected,
@@ -38,16 +45,22 @@ from fleetyard.sdk._exceptions import APIStatusError, error_from_response
 
 __all__ = [
     "ChannelTarget",
+    "DeviceEventsTarget",
     "PresenceTarget",
     "ReconnectPolicy",
     "StreamEvent",
     "StreamState",
     "channel_specs",
+    "device_events_spec",
     "presence_spec",
 ]
 
-StreamEvent: TypeAlias = MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent
-"""What iterating a subscription yields; tell them apart by ``event.type``."""
+StreamEvent: TypeAlias = (
+    MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent | DeviceEventFrame
+)
+"""What iterating a subscription yields; tell them apart by ``event.type``
+(``"device.event"``: a :class:`~fleetyard.protocol.stream.DeviceEventFrame`,
+the :class:`~fleetyard.protocol.devices.DeviceEvent` in ``.event``)."""
 
 ChannelTarget: TypeAlias = str | tuple[str, str] | ChannelSubscription
 """A channel to follow: its id (``"ch_…"``), ``(agent_id, name)``, or a full
@@ -56,6 +69,11 @@ ChannelTarget: TypeAlias = str | tuple[str, str] | ChannelSubscription
 PresenceTarget: TypeAlias = PresenceSubscription | Mapping[str, Any] | str
 """Whose presence to follow: a site id (``"site_…"``), ``{"site_id": …}``,
 ``{"agent_ids": […]}`` or a :class:`~fleetyard.protocol.stream.PresenceSubscription`."""
+
+DeviceEventsTarget: TypeAlias = bool | str | DeviceEventsSubscription
+"""Which device events to follow: ``True`` (every site the caller may read), a site id
+(``"site_…"``) or a :class:`~fleetyard.protocol.stream.DeviceEventsSubscription`;
+``False`` for none."""
 
 SUBSCRIPTION_ID = "s1"
 DEFAULT_HEARTBEAT_SECONDS = 15.0
@@ -134,6 +152,29 @@ def presence_spec(presence: PresenceTarget | None) -> PresenceSubscription | Non
     return PresenceSubscription.model_validate(dict(presence))
 
 
+def device_events_spec(
+    device_events: DeviceEventsTarget | None,
+) -> DeviceEventsSubscription | None:
+    """The device-events subscription a caller means: ``True``, a site id, or the model.
+
+    >>> device_events_spec(True)
+    DeviceEventsSubscription(site_id=None)
+    >>> device_events_spec("site_1").site_id
+    'site_1'
+    >>> device_events_spec(False) is None
+    True
+    """
+    if device_events is None or device_events is False:
+        return None
+    if device_events is True:
+        return DeviceEventsSubscription()
+    if isinstance(device_events, DeviceEventsSubscription):
+        return device_events
+    if isinstance(device_events, str):
+        return DeviceEventsSubscription(site_id=device_events)
+    raise TypeError(f"device_events must be True, a site id or a subscription: {device_events!r}")
+
+
 @dataclass(slots=True)
 class _Position:
     seq: int
@@ -154,6 +195,8 @@ class StreamState:
     channels: list[ChannelSubscription]
     aggregates: bool = False
     presence: PresenceSubscription | None = None
+    device_events: DeviceEventsSubscription | None = None
+    """Live only: a reconnect resumes from the new connection's "now"."""
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     positions: dict[str, _Position] = field(default_factory=dict)
     subscribed: bool = False
@@ -164,8 +207,8 @@ class StreamState:
     last_frame_at: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.channels and self.presence is None:
-            raise ValueError("subscribe to at least one channel or to presence")
+        if not self.channels and self.presence is None and self.device_events is None:
+            raise ValueError("subscribe to at least one channel, to presence or to device events")
 
     # -- what to send ------------------------------------------------------------------
 
@@ -188,6 +231,7 @@ class StreamState:
             channels=channels,
             aggregates=self.aggregates,
             presence=self.presence,
+            device_events=self.device_events,
         )
         return frame.model_dump_json(exclude_none=True)
 
@@ -219,8 +263,8 @@ class StreamState:
                     return None
                 position.version = message.version
             return message
-        if isinstance(message, AgentPresenceEvent):
-            return message
+        if isinstance(message, AgentPresenceEvent | DeviceEventFrame):
+            return message  # live only: nothing to resume, nothing replayed
         if isinstance(message, StreamSubscribed):
             self._adopt(message)
         elif isinstance(message, StreamConnected):

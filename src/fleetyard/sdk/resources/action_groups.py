@@ -18,7 +18,12 @@ from fleetyard.sdk._operation import Operation, path_param
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._types import NOT_GIVEN, NotGiven, ReadOptions, WriteOptions
 from fleetyard.sdk.resources._actions import ActionLike, group_body, to_actions
-from fleetyard.sdk.resources._base import AsyncAPIResource, SyncAPIResource
+from fleetyard.sdk.resources._base import (
+    AsyncAPIResource,
+    SyncAPIResource,
+    async_raw_method,
+    raw_method,
+)
 from fleetyard.sdk.resources.executions import (
     AsyncExecutionHandle,
     AsyncExecutions,
@@ -26,7 +31,12 @@ from fleetyard.sdk.resources.executions import (
     Executions,
 )
 
-__all__ = ["ActionGroups", "AsyncActionGroups"]
+__all__ = [
+    "ActionGroups",
+    "ActionGroupsWithRawResponse",
+    "AsyncActionGroups",
+    "AsyncActionGroupsWithRawResponse",
+]
 
 When = datetime | timedelta
 """When a schedule fires: an instant (naive means UTC) or a ``timedelta`` from now."""
@@ -362,3 +372,46 @@ class AsyncActionGroups(AsyncAPIResource):
         """
         op = _schedule(scene_id, fire_time(at, self._client._now()), queue)
         return await self._send(op, options)
+
+
+class ActionGroupsWithRawResponse:
+    """``client.with_raw_response.action_groups``: the same calls, answering :class:`RawResponse`.
+
+    Pagers have no raw form (use ``list_page``), nor has ``execute`` (it
+    answers a handle).
+
+    Example::
+
+        raw = client.with_raw_response.action_groups.get("scn_01…")
+        print(raw.status_code, raw.parse().label)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"execute"})
+
+    def __init__(self, action_groups: ActionGroups) -> None:
+        self.create = raw_method(action_groups.create)
+        self.list_page = raw_method(action_groups.list_page)
+        self.get = raw_method(action_groups.get)
+        self.update = raw_method(action_groups.update)
+        self.delete = raw_method(action_groups.delete)
+        self.schedule = raw_method(action_groups.schedule)
+
+
+class AsyncActionGroupsWithRawResponse:
+    """``client.with_raw_response.action_groups`` of an :class:`~fleetyard.AsyncClient`.
+
+    Example::
+
+        raw = await client.with_raw_response.action_groups.delete("scn_01…")
+        print(raw.status_code)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"execute"})
+
+    def __init__(self, action_groups: AsyncActionGroups) -> None:
+        self.create = async_raw_method(action_groups.create)
+        self.list_page = async_raw_method(action_groups.list_page)
+        self.get = async_raw_method(action_groups.get)
+        self.update = async_raw_method(action_groups.update)
+        self.delete = async_raw_method(action_groups.delete)
+        self.schedule = async_raw_method(action_groups.schedule)

@@ -22,9 +22,14 @@ from fleetyard.sdk._exceptions import APIStatusError, error_from_response
 from fleetyard.sdk._operation import Operation, path_param
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._types import ReadOptions, WriteOptions
-from fleetyard.sdk.resources._base import AsyncAPIResource, SyncAPIResource
+from fleetyard.sdk.resources._base import (
+    AsyncAPIResource,
+    SyncAPIResource,
+    async_raw_method,
+    raw_method,
+)
 
-__all__ = ["AsyncDevices", "Devices"]
+__all__ = ["AsyncDevices", "AsyncDevicesWithRawResponse", "Devices", "DevicesWithRawResponse"]
 
 SetupSource = str | Path | Mapping[str, Any]
 """A gateway setup document: a path to its JSON file, or the parsed document."""
@@ -231,7 +236,11 @@ class Devices(SyncAPIResource):
         """
         if not is_device_url(device):
             return self._send(Operation("GET", device_path(device), Device), options)
-        return pick_by_url(self._send(_by_url(device, gateway_id), options), device)
+        found = self._lookup(device, gateway_id, options)
+        if not self._raw:
+            return found
+        # A raw answer is the device's own: look it up by URL, then read it by id.
+        return self._send(Operation("GET", device_path(found.id), Device), options)
 
     def states(self, device: str, **options: Unpack[ReadOptions]) -> builtins.list[DeviceState]:
         """The current states of a device (by id or URL).
@@ -293,7 +302,12 @@ class Devices(SyncAPIResource):
         if not is_device_url(device):
             return device
         read: ReadOptions = {k: v for k, v in options.items() if k != "idempotency_key"}  # type: ignore[assignment]
-        return self.get(device, **read).id
+        return self._lookup(device, None, read).id
+
+    def _lookup(self, url: str, gateway_id: str | None, options: ReadOptions) -> Device:
+        # Always parsed, also behind with_raw_response (the raw answer is the call's own).
+        raw = self._client._drive(self._client._call(_by_url(url, gateway_id), options))
+        return pick_by_url(raw.parse(), url, raw.http_response.request)
 
 
 class AsyncDevices(AsyncAPIResource):
@@ -375,7 +389,10 @@ class AsyncDevices(AsyncAPIResource):
         """
         if not is_device_url(device):
             return await self._send(Operation("GET", device_path(device), Device), options)
-        return pick_by_url(await self._send(_by_url(device, gateway_id), options), device)
+        found = await self._lookup(device, gateway_id, options)
+        if not self._raw:
+            return found
+        return await self._send(Operation("GET", device_path(found.id), Device), options)
 
     async def states(
         self, device: str, **options: Unpack[ReadOptions]
@@ -433,4 +450,50 @@ class AsyncDevices(AsyncAPIResource):
         if not is_device_url(device):
             return device
         read: ReadOptions = {k: v for k, v in options.items() if k != "idempotency_key"}  # type: ignore[assignment]
-        return (await self.get(device, **read)).id
+        return (await self._lookup(device, None, read)).id
+
+    async def _lookup(self, url: str, gateway_id: str | None, options: ReadOptions) -> Device:
+        raw = await self._client._drive(self._client._call(_by_url(url, gateway_id), options))
+        return pick_by_url(raw.parse(), url, raw.http_response.request)
+
+
+class DevicesWithRawResponse:
+    """``client.with_raw_response.devices``: the same calls, answering :class:`RawResponse`.
+
+    Pagers have no raw form (use ``list_page``), nor has ``states`` (its answer
+    is unwrapped into a list). A device named by URL is looked up first; the raw
+    answer is then that of the call on its id.
+
+    Example::
+
+        raw = client.with_raw_response.devices.import_setup("setup.json", gateway_id="agt_01…")
+        print(raw.status_code, raw.parse().created)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"states"})
+
+    def __init__(self, devices: Devices) -> None:
+        self.list_page = raw_method(devices.list_page)
+        self.get = raw_method(devices.get)
+        self.update = raw_method(devices.update)
+        self.import_setup = raw_method(devices.import_setup)
+        self.report_states = raw_method(devices.report_states)
+
+
+class AsyncDevicesWithRawResponse:
+    """``client.with_raw_response.devices`` of an :class:`~fleetyard.AsyncClient`.
+
+    Example::
+
+        raw = await client.with_raw_response.devices.get("dev_01…")
+        print(raw.status_code, raw.request_id)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"states"})
+
+    def __init__(self, devices: AsyncDevices) -> None:
+        self.list_page = async_raw_method(devices.list_page)
+        self.get = async_raw_method(devices.get)
+        self.update = async_raw_method(devices.update)
+        self.import_setup = async_raw_method(devices.import_setup)
+        self.report_states = async_raw_method(devices.report_states)

@@ -6,6 +6,10 @@ the previous one. A listener nobody fetched from for a while expires (404
 ``invalid_event_listener``). :meth:`Events.listen` does all of it: register,
 fetch in a loop, register again when the listener expired, unregister when
 closed.
+
+:meth:`Events.stream` is the live alternative: device events pushed over the
+``/v1/stream`` WebSocket as they happen, with no polling, but live only (what
+happens while the connection is down is not seen; a listener loses nothing).
 """
 
 from __future__ import annotations
@@ -19,15 +23,30 @@ from fleetyard.protocol.common import Deleted
 from fleetyard.protocol.devices import DeviceEvent, EventBatch, EventListener
 from fleetyard.sdk._exceptions import InvalidEventListenerError, NotFoundError
 from fleetyard.sdk._operation import Operation, path_param
+from fleetyard.sdk._stream import AsyncStreamSubscription, ReconnectCallback, StreamSubscription
+from fleetyard.sdk._stream_state import ReconnectPolicy
 from fleetyard.sdk._types import WriteOptions
-from fleetyard.sdk.resources._base import AsyncAPIResource, SyncAPIResource
+from fleetyard.sdk.resources._base import (
+    AsyncAPIResource,
+    SyncAPIResource,
+    async_raw_method,
+    raw_method,
+)
+from fleetyard.sdk.resources.stream import DEFAULT_RECONNECT
 
 if TYPE_CHECKING:
     from fleetyard.sdk._base_client import BaseClient
     from fleetyard.sdk._client import AsyncClient, Client
     from fleetyard.sdk._flow import Flow
 
-__all__ = ["AsyncDeviceEventSubscription", "AsyncEvents", "DeviceEventSubscription", "Events"]
+__all__ = [
+    "AsyncDeviceEventSubscription",
+    "AsyncEvents",
+    "AsyncEventsWithRawResponse",
+    "DeviceEventSubscription",
+    "Events",
+    "EventsWithRawResponse",
+]
 
 DEFAULT_FETCH_TIMEOUT = 30.0
 """Seconds a fetch waits on the server for an event (the server allows 0 to 60)."""
@@ -355,6 +374,36 @@ class Events(SyncAPIResource):
             self._client, site_id=site_id, timeout=timeout, options=options
         )
 
+    def stream(
+        self,
+        *,
+        site_id: str | None = None,
+        idle_timeout: float | None = None,
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+        on_reconnect: ReconnectCallback | None = None,
+    ) -> StreamSubscription:
+        """Device events pushed live over the WebSocket: the same as
+        ``client.stream.subscribe(device_events=site_id or True)``.
+
+        Each event is a :class:`~fleetyard.protocol.stream.DeviceEventFrame`
+        (``type == "device.event"``), the event itself in ``.event``. Live
+        only: the connection is re-opened when it drops, but what happened
+        meanwhile is not replayed. Use :meth:`listen` to lose nothing.
+
+        Example::
+
+            with client.events.stream(site_id="site_01…") as frames:
+                for frame in frames:
+                    if frame.type == "device.event":
+                        print(frame.event.seq, frame.event.type, frame.event.device_url)
+        """
+        return self._client.stream.subscribe(
+            device_events=True if site_id is None else site_id,
+            idle_timeout=idle_timeout,
+            reconnect=reconnect,
+            on_reconnect=on_reconnect,
+        )
+
 
 class AsyncEvents(AsyncAPIResource):
     """Device and execution events (``device.state_changed``, ``execution.state_changed``…).
@@ -421,3 +470,62 @@ class AsyncEvents(AsyncAPIResource):
         return AsyncDeviceEventSubscription(
             self._client, site_id=site_id, timeout=timeout, options=options
         )
+
+    def stream(
+        self,
+        *,
+        site_id: str | None = None,
+        idle_timeout: float | None = None,
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+        on_reconnect: ReconnectCallback | None = None,
+    ) -> AsyncStreamSubscription:
+        """Device events pushed live over the WebSocket (see :meth:`Events.stream`).
+
+        Example::
+
+            async with client.events.stream() as frames:
+                async for frame in frames:
+                    if frame.type == "device.event":
+                        print(frame.event.type)
+        """
+        return self._client.stream.subscribe(
+            device_events=True if site_id is None else site_id,
+            idle_timeout=idle_timeout,
+            reconnect=reconnect,
+            on_reconnect=on_reconnect,
+        )
+
+
+class EventsWithRawResponse:
+    """``client.with_raw_response.events``: the same calls, answering :class:`RawResponse`.
+
+    Subscriptions (``listen``, ``stream``) have no raw form, nor has ``fetch``
+    (its answer is unwrapped into a list of events).
+
+    Example::
+
+        raw = client.with_raw_response.events.register_listener(site_id="site_01…")
+        print(raw.status_code, raw.parse().expires_at)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"fetch", "listen", "stream"})
+
+    def __init__(self, events: Events) -> None:
+        self.register_listener = raw_method(events.register_listener)
+        self.unregister = raw_method(events.unregister)
+
+
+class AsyncEventsWithRawResponse:
+    """``client.with_raw_response.events`` of an :class:`~fleetyard.AsyncClient`.
+
+    Example::
+
+        raw = await client.with_raw_response.events.unregister("evl_01…")
+        print(raw.status_code)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"fetch", "listen", "stream"})
+
+    def __init__(self, events: AsyncEvents) -> None:
+        self.register_listener = async_raw_method(events.register_listener)
+        self.unregister = async_raw_method(events.unregister)

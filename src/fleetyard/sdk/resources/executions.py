@@ -22,7 +22,12 @@ from fleetyard.sdk._operation import Operation, path_param
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._types import ReadOptions, WriteOptions
 from fleetyard.sdk.resources._actions import ActionLike, group_body
-from fleetyard.sdk.resources._base import AsyncAPIResource, SyncAPIResource
+from fleetyard.sdk.resources._base import (
+    AsyncAPIResource,
+    SyncAPIResource,
+    async_raw_method,
+    raw_method,
+)
 from fleetyard.sdk.resources._polling import (
     DEFAULT_POLL_INTERVAL,
     PollOptions,
@@ -41,7 +46,14 @@ if TYPE_CHECKING:
     from fleetyard.sdk._flow import Flow
     from fleetyard.sdk._response import RawResponse
 
-__all__ = ["AsyncExecutionHandle", "AsyncExecutions", "ExecutionHandle", "Executions"]
+__all__ = [
+    "AsyncExecutionHandle",
+    "AsyncExecutions",
+    "AsyncExecutionsWithRawResponse",
+    "ExecutionHandle",
+    "Executions",
+    "ExecutionsWithRawResponse",
+]
 
 
 def execution_path(execution_id: str) -> str:
@@ -450,3 +462,44 @@ class AsyncExecutions(AsyncAPIResource):
             cursor, gateway_id, device_url, state, absolute(start, now), absolute(end, now), limit
         )
         return await self._send(op, options)
+
+
+class ExecutionsWithRawResponse:
+    """``client.with_raw_response.executions``: the same calls, answering :class:`RawResponse`.
+
+    Pagers have no raw form (use the ``*_page`` methods), nor has ``execute``
+    (it answers a handle); ``wait`` answers the last poll's response.
+
+    Example::
+
+        raw = client.with_raw_response.executions.get("exe_01…")
+        print(raw.status_code, raw.parse().state)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"execute"})
+
+    def __init__(self, executions: Executions) -> None:
+        self.get = raw_method(executions.get)
+        self.cancel = raw_method(executions.cancel)
+        self.wait = raw_method(executions.wait)
+        self.current_page = raw_method(executions.current_page)
+        self.history_page = raw_method(executions.history_page)
+
+
+class AsyncExecutionsWithRawResponse:
+    """``client.with_raw_response.executions`` of an :class:`~fleetyard.AsyncClient`.
+
+    Example::
+
+        raw = await client.with_raw_response.executions.cancel("exe_01…")
+        print(raw.status_code)
+    """
+
+    _WITHOUT_RAW_FORM = frozenset({"execute"})
+
+    def __init__(self, executions: AsyncExecutions) -> None:
+        self.get = async_raw_method(executions.get)
+        self.cancel = async_raw_method(executions.cancel)
+        self.wait = async_raw_method(executions.wait)
+        self.current_page = async_raw_method(executions.current_page)
+        self.history_page = async_raw_method(executions.history_page)

@@ -10,9 +10,19 @@ from fleetyard.protocol.executions import Schedule, ScheduleState
 from fleetyard.sdk._operation import Operation, path_param
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
 from fleetyard.sdk._types import ReadOptions, WriteOptions
-from fleetyard.sdk.resources._base import AsyncAPIResource, SyncAPIResource
+from fleetyard.sdk.resources._base import (
+    AsyncAPIResource,
+    SyncAPIResource,
+    async_raw_method,
+    raw_method,
+)
 
-__all__ = ["AsyncSchedules", "Schedules"]
+__all__ = [
+    "AsyncSchedules",
+    "AsyncSchedulesWithRawResponse",
+    "Schedules",
+    "SchedulesWithRawResponse",
+]
 
 
 def schedule_path(schedule_id: str) -> str:
@@ -168,3 +178,33 @@ class AsyncSchedules(AsyncAPIResource):
             await client.schedules.cancel("sch_01…")
         """
         return await self._send(_cancel(schedule_id), options)
+
+
+class SchedulesWithRawResponse:
+    """``client.with_raw_response.schedules``: the same calls, answering :class:`RawResponse`.
+
+    Example::
+
+        raw = client.with_raw_response.schedules.cancel("sch_01…")
+        print(raw.status_code, raw.parse().state)
+    """
+
+    def __init__(self, schedules: Schedules) -> None:
+        self.list_page = raw_method(schedules.list_page)
+        self.get = raw_method(schedules.get)
+        self.cancel = raw_method(schedules.cancel)
+
+
+class AsyncSchedulesWithRawResponse:
+    """``client.with_raw_response.schedules`` of an :class:`~fleetyard.AsyncClient`.
+
+    Example::
+
+        raw = await client.with_raw_response.schedules.get("sch_01…")
+        print(raw.request_id)
+    """
+
+    def __init__(self, schedules: AsyncSchedules) -> None:
+        self.list_page = async_raw_method(schedules.list_page)
+        self.get = async_raw_method(schedules.get)
+        self.cancel = async_raw_method(schedules.cancel)

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from fleetyard.sdk._stream import AsyncStreamSubscription, ReconnectCallback, StreamSubscription
 from fleetyard.sdk._stream_state import (
     ChannelTarget,
+    DeviceEventsTarget,
     PresenceTarget,
     ReconnectPolicy,
     StreamState,
     channel_specs,
+    device_events_spec,
     presence_spec,
 )
 
@@ -28,14 +30,18 @@ def _state(
     aggregates: bool,
     presence: PresenceTarget | None,
     after: int | Mapping[str, int] | None,
+    device_events: DeviceEventsTarget,
 ) -> StreamState:
     return StreamState(
-        channel_specs(channels, after), aggregates=aggregates, presence=presence_spec(presence)
+        channel_specs(channels, after),
+        aggregates=aggregates,
+        presence=presence_spec(presence),
+        device_events=device_events_spec(device_events),
     )
 
 
 class Stream:
-    """Real-time events of channels and agent presence, for a :class:`~fleetyard.Client`.
+    """Real-time events of channels, agent presence and devices, for a :class:`~fleetyard.Client`.
 
     Example::
 
@@ -53,20 +59,26 @@ class Stream:
         *,
         aggregates: bool = False,
         presence: PresenceTarget | None = None,
+        device_events: DeviceEventsTarget = False,
         after: int | Mapping[str, int] | None = None,
         idle_timeout: float | None = None,
         reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         on_reconnect: ReconnectCallback | None = None,
     ) -> StreamSubscription:
-        """Follow channels (by id or ``(agent_id, name)``) and/or presence; iterate the events.
+        """Follow channels (by id or ``(agent_id, name)``), presence and/or device events;
+        iterate the events.
 
         Events are :class:`~fleetyard.protocol.stream.MessageCreatedEvent`
         (``message.created``, in ``seq`` order per channel),
         :class:`~fleetyard.protocol.stream.AggregateUpdatedEvent` (with
-        ``aggregates=True``) and
+        ``aggregates=True``),
         :class:`~fleetyard.protocol.stream.AgentPresenceEvent` (``agent.online``
         / ``agent.offline``, with ``presence="site_…"`` or
-        ``{"agent_ids": [...]}``).
+        ``{"agent_ids": [...]}``) and
+        :class:`~fleetyard.protocol.stream.DeviceEventFrame` (``device.event``,
+        the :class:`~fleetyard.protocol.devices.DeviceEvent` in ``.event``; with
+        ``device_events=True`` for every site you may read, or
+        ``device_events="site_…"`` for one).
 
         Without ``after`` a channel starts from the moment the ``with`` line
         returns; ``after=41`` (or ``{"ch_…": 41}``) first replays the stored
@@ -78,15 +90,25 @@ class Stream:
         heartbeats keep the connection alive but do not count as events).
         A channel that does not exist raises ``NotFoundError``.
 
+        Presence and device events are live only: after a reconnect they
+        continue from then on, and what happened while the connection was
+        down is not seen. To follow device events without losing any, use
+        :meth:`client.events.listen() <fleetyard.sdk.resources.events.Events.listen>`.
+
         Example::
 
             with client.stream.subscribe(["ch_01…"], after=0, idle_timeout=5) as events:
                 for event in events:
                     print(event.seq, event.message.payload)
+
+            with client.stream.subscribe(device_events="site_01…") as events:
+                for event in events:
+                    if event.type == "device.event":
+                        print(event.event.type, event.event.device_url, event.event.states)
         """
         return StreamSubscription(
             self._client,
-            _state(channels, aggregates, presence, after),
+            _state(channels, aggregates, presence, after, device_events),
             idle_timeout=idle_timeout,
             reconnect=reconnect,
             on_reconnect=on_reconnect,
@@ -112,12 +134,14 @@ class AsyncStream:
         *,
         aggregates: bool = False,
         presence: PresenceTarget | None = None,
+        device_events: DeviceEventsTarget = False,
         after: int | Mapping[str, int] | None = None,
         idle_timeout: float | None = None,
         reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         on_reconnect: ReconnectCallback | None = None,
     ) -> AsyncStreamSubscription:
-        """Follow channels and/or presence; ``async for`` the events (see :meth:`Stream.subscribe`).
+        """Follow channels, presence and/or device events; ``async for`` the events
+        (see :meth:`Stream.subscribe`).
 
         Example::
 
@@ -127,7 +151,7 @@ class AsyncStream:
         """
         return AsyncStreamSubscription(
             self._client,
-            _state(channels, aggregates, presence, after),
+            _state(channels, aggregates, presence, after, device_events),
             idle_timeout=idle_timeout,
             reconnect=reconnect,
             on_reconnect=on_reconnect,
