@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from fleetyard.server.storage import device_tables as _device_tables  # noqa: F401
+from fleetyard.server.storage import software_tables as _software_tables  # noqa: F401
 from fleetyard.server.storage import telemetry_tables as _telemetry_tables  # noqa: F401
 from fleetyard.server.storage.tables import metadata
 
