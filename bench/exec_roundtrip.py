@@ -12,8 +12,8 @@ as one finishes, its worker starts the next. For each execution it measures
   ``execution.state_changed`` event with ``new_state: completed`` reaches this
   process, through one event listener long-polled by a dedicated task
   (``--via listener``, the SDK) or a ``device_events`` subscription on
-  ``/v1/stream`` (``--via stream``, a raw WebSocket: the SDK stream has no device
-  events yet);
+  ``/v1/stream`` (``--via stream``, a raw ``websockets`` connection, frames
+  parsed with ``json`` only);
 - the execute call alone (``201`` with the id, the execution stored and sent).
 
 The command is ``--command``: ``getName`` (default; a command of the definition
