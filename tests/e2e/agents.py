@@ -86,5 +86,6 @@ def eventually(check: Callable[[], T | None], *, timeout: float = 20.0, what: st
 def wait_online(client: Client, agent_id: str, online: bool = True) -> None:
     eventually(
         lambda: client.agents.get(agent_id).online is online,
+        timeout=60.0,  # a cold `yard agent` start on a loaded machine takes a while
         what=f"agent {agent_id} online={online}",
     )
