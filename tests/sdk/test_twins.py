@@ -18,8 +18,10 @@ from fleetyard.sdk.resources import (
     agents,
     aggregates,
     api_keys,
+    apps,
     auth,
     channels,
+    chunks,
     devices,
     events,
     executions,
@@ -28,6 +30,7 @@ from fleetyard.sdk.resources import (
     messages,
     presence,
     publishing,
+    quotas,
     schedules,
     service_clients,
     sites,
@@ -35,6 +38,7 @@ from fleetyard.sdk.resources import (
     system,
     totp,
     users,
+    versions,
 )
 
 RESOURCE_MODULES = [
@@ -44,8 +48,10 @@ RESOURCE_MODULES = [
     agents,
     aggregates,
     api_keys,
+    apps,
     auth,
     channels,
+    chunks,
     devices,
     events,
     executions,
@@ -54,6 +60,7 @@ RESOURCE_MODULES = [
     messages,
     presence,
     publishing,
+    quotas,
     schedules,
     service_clients,
     sites,
@@ -61,6 +68,7 @@ RESOURCE_MODULES = [
     system,
     totp,
     users,
+    versions,
 ]
 
 PAIRS: list[tuple[type, type]] = [(fleetyard.Client, fleetyard.AsyncClient)]

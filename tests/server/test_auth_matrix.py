@@ -25,6 +25,11 @@ PUBLIC = {
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/token"),
+    # Chunk links of the filesystem blob store: the HMAC signature in the query (bound to
+    # one chunk, one site and an expiry) is the authorisation, like an S3 presigned URL,
+    # so that agents and the SDK can fetch and push chunks without handing out a token.
+    ("PUT", "/v1/chunk-uploads/{hash}"),
+    ("GET", "/v1/chunk-downloads/{hash}"),
 }
 """Routes that need no token at all."""
 
@@ -96,6 +101,7 @@ def test_every_v1_route_enforces_authentication_and_scopes(
         "channel_id": channel["id"],
         "name": channel["name"],
         "seq": "1",
+        "hash": "0" * 64,
     }
     bodies: dict[tuple[str, str], Any] = {
         ("PATCH", "/v1/sites/{site_id}"): {"description": "changed"},
@@ -112,6 +118,12 @@ def test_every_v1_route_enforces_authentication_and_scopes(
         ("PATCH", "/v1/channels/{channel_id}/messages/{seq}"): {"payload": {"t": 4}},
         ("PATCH", "/v1/channels/{channel_id}/aggregate"): {"t": 5},
         ("PUT", "/v1/channels/{channel_id}/aggregate"): {"t": 6},
+        ("POST", "/v1/sites/{site_id}/chunks/check"): {"hashes": []},
+        ("POST", "/v1/sites/{site_id}/chunks/upload-urls"): {"chunks": []},
+        ("POST", "/v1/sites/{site_id}/chunks/commit"): {"chunks": []},
+        ("POST", "/v1/sites/{site_id}/chunks/download-urls"): {"hashes": []},
+        ("POST", "/v1/sites/{site_id}/chunks/mount"): {"hashes": [], "from_app_id": "app_x"},
+        ("PATCH", "/v1/sites/{site_id}/quota"): {"limit_bytes": 1},
     }
     # Required query parameters, so that another organisation is refused for the ids.
     queries: dict[tuple[str, str], dict[str, str]] = {

@@ -17,6 +17,7 @@ from fleetyard.cli import session
 from fleetyard.cli.commands import (
     agent,
     agents,
+    apps,
     auth,
     channels,
     devices,
@@ -24,6 +25,7 @@ from fleetyard.cli.commands import (
     executions,
     keys,
     profiles,
+    push,
     scenes,
     serve,
     sites,
@@ -181,6 +183,10 @@ app.command("exec")(executions.exec_command)
 app.add_typer(executions.app)
 app.add_typer(scenes.app)
 app.command("events")(events.events)
+app.add_typer(apps.app)
+app.command("push")(push.push)
+app.add_typer(push.versions)
+app.command("rollback")(push.rollback)
 
 
 def main() -> None:

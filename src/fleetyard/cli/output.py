@@ -21,6 +21,14 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -158,6 +166,10 @@ class Output:
         """How many columns the output has (the terminal's, or ``COLUMNS``)."""
         return self.stdout.width
 
+    def push_progress(self) -> PushBar:
+        """A progress bar on stderr for ``yard push`` (silent with ``--json``)."""
+        return PushBar(self.stderr, enabled=not self.json)
+
     def note(self, text: str) -> None:
         """A hint for people on stderr (never in the way of stdout)."""
         self.stderr.print(Text(text, style="dim"), soft_wrap=True)
@@ -227,3 +239,60 @@ def _panel(view: RecordView) -> Panel:
     for label, value in view.fields:
         grid.add_row(Text(label), Text(value))
     return Panel(grid, title=Text(view.title), title_align="left", expand=False)
+
+
+class PushBar:
+    """``yard push``'s bar: files hashed, then chunks uploaded with MB/s and reused %.
+
+    Use as a context manager; ``update`` is the push's ``on_progress``.
+    """
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.enabled = enabled and console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> PushBar:
+        if self.enabled:
+            self.progress.start()
+            self.task = self.progress.add_task("discover", total=None, detail="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def update(self, event: Any) -> None:
+        """Show one :class:`~fleetyard.PushProgress`."""
+        if self.task is None:
+            return
+        if event.phase == "hash":
+            detail = f"{event.files_done}/{event.files_total} files hashed"
+            self.progress.update(
+                self.task,
+                description="hash",
+                total=event.bytes_total or None,
+                completed=event.bytes_hashed,
+                detail=detail,
+            )
+        elif event.phase == "upload":
+            reused = event.chunks_total - event.chunks_missing
+            share = 100 * reused / event.chunks_total if event.chunks_total else 100.0
+            detail = f"{event.chunks_uploaded}/{event.chunks_missing} chunks, {share:.0f}% reused"
+            self.progress.update(
+                self.task,
+                description="upload",
+                total=event.bytes_missing or None,
+                completed=event.bytes_uploaded,
+                detail=detail,
+            )
+        else:
+            self.progress.update(self.task, description=event.phase)

@@ -50,6 +50,13 @@ from fleetyard.sdk._exceptions import (
     WaitTimeoutError,
 )
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
+from fleetyard.sdk._push import (
+    PushOptions,
+    PushProgress,
+    PushProgressCallback,
+    PushResult,
+    PushStats,
+)
 from fleetyard.sdk._raw_client import AsyncClientWithRawResponse, ClientWithRawResponse
 from fleetyard.sdk._response import RawResponse
 from fleetyard.sdk._retry import RetryPolicy, parse_retry_after, retry_delay
@@ -102,6 +109,11 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PreconditionFailedError",
+    "PushOptions",
+    "PushProgress",
+    "PushProgressCallback",
+    "PushResult",
+    "PushStats",
     "RateLimitError",
     "RawResponse",
     "ReadOptions",

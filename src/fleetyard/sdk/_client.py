@@ -28,19 +28,23 @@ from fleetyard.sdk._types import TimeoutTypes, WriteOptions
 from fleetyard.sdk.resources.account import Account, AsyncAccount
 from fleetyard.sdk.resources.action_groups import ActionGroups, AsyncActionGroups
 from fleetyard.sdk.resources.agents import Agents, AsyncAgents
+from fleetyard.sdk.resources.apps import Apps, AsyncApps
 from fleetyard.sdk.resources.auth import AsyncAuth, Auth
 from fleetyard.sdk.resources.channels import AsyncChannels, Channels
+from fleetyard.sdk.resources.chunks import AsyncChunks, Chunks
 from fleetyard.sdk.resources.devices import AsyncDevices, Devices
 from fleetyard.sdk.resources.events import AsyncEvents, Events
 from fleetyard.sdk.resources.executions import AsyncExecutions, Executions
 from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
 from fleetyard.sdk.resources.members import AsyncMembers, Members
 from fleetyard.sdk.resources.presence import AsyncPresence, Presence
+from fleetyard.sdk.resources.quotas import AsyncQuotas, Quotas
 from fleetyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from fleetyard.sdk.resources.sites import AsyncSites, Sites
 from fleetyard.sdk.resources.stream import AsyncStream, Stream
 from fleetyard.sdk.resources.system import AsyncSystem, System
 from fleetyard.sdk.resources.users import AsyncUsers, Users
+from fleetyard.sdk.resources.versions import AsyncVersions, Versions
 
 __all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -256,6 +260,46 @@ class Client(BaseClient):
                     print(event.type)
         """
         return Events(self)
+
+    @cached_property
+    def apps(self) -> Apps:
+        """Apps: create, push versions, roll back.
+
+        Example::
+
+            result = client.apps.push("./dist", "app_kiosk")
+        """
+        return Apps(self)
+
+    @cached_property
+    def versions(self) -> Versions:
+        """An app's immutable versions: list, get, files, diff.
+
+        Example::
+
+            version = client.versions.get("app_kiosk", "current")
+        """
+        return Versions(self)
+
+    @cached_property
+    def chunks(self) -> Chunks:
+        """A site's content-addressed chunks (pushes use them for you).
+
+        Example::
+
+            missing = (client.chunks.check("site_01…", hashes)).missing
+        """
+        return Chunks(self)
+
+    @cached_property
+    def quotas(self) -> Quotas:
+        """Sites' chunk storage: bytes used, limit, history.
+
+        Example::
+
+            quota = client.quotas.current("site_01…")
+        """
+        return Quotas(self)
 
     @cached_property
     def http(self) -> RawHTTP:
@@ -519,6 +563,46 @@ class AsyncClient(BaseClient):
                     print(event.type)
         """
         return AsyncEvents(self)
+
+    @cached_property
+    def apps(self) -> AsyncApps:
+        """Apps: create, push versions, roll back.
+
+        Example::
+
+            result = await client.apps.push("./dist", "app_kiosk")
+        """
+        return AsyncApps(self)
+
+    @cached_property
+    def versions(self) -> AsyncVersions:
+        """An app's immutable versions: list, get, files, diff.
+
+        Example::
+
+            version = await client.versions.get("app_kiosk", "current")
+        """
+        return AsyncVersions(self)
+
+    @cached_property
+    def chunks(self) -> AsyncChunks:
+        """A site's content-addressed chunks (pushes use them for you).
+
+        Example::
+
+            missing = (await client.chunks.check("site_01…", hashes)).missing
+        """
+        return AsyncChunks(self)
+
+    @cached_property
+    def quotas(self) -> AsyncQuotas:
+        """Sites' chunk storage: bytes used, limit, history.
+
+        Example::
+
+            quota = await client.quotas.current("site_01…")
+        """
+        return AsyncQuotas(self)
 
     @cached_property
     def http(self) -> AsyncRawHTTP:

@@ -23,6 +23,12 @@ from fleetyard.sdk.resources.agents import (
     AsyncAgents,
     AsyncAgentsWithRawResponse,
 )
+from fleetyard.sdk.resources.apps import (
+    Apps,
+    AppsWithRawResponse,
+    AsyncApps,
+    AsyncAppsWithRawResponse,
+)
 from fleetyard.sdk.resources.auth import (
     AsyncAuth,
     AsyncAuthWithRawResponse,
@@ -34,6 +40,12 @@ from fleetyard.sdk.resources.channels import (
     AsyncChannelsWithRawResponse,
     Channels,
     ChannelsWithRawResponse,
+)
+from fleetyard.sdk.resources.chunks import (
+    AsyncChunks,
+    AsyncChunksWithRawResponse,
+    Chunks,
+    ChunksWithRawResponse,
 )
 from fleetyard.sdk.resources.devices import (
     AsyncDevices,
@@ -65,6 +77,12 @@ from fleetyard.sdk.resources.presence import (
     Presence,
     PresenceWithRawResponse,
 )
+from fleetyard.sdk.resources.quotas import (
+    AsyncQuotas,
+    AsyncQuotasWithRawResponse,
+    Quotas,
+    QuotasWithRawResponse,
+)
 from fleetyard.sdk.resources.schedules import (
     AsyncSchedules,
     AsyncSchedulesWithRawResponse,
@@ -88,6 +106,12 @@ from fleetyard.sdk.resources.users import (
     AsyncUsersWithRawResponse,
     Users,
     UsersWithRawResponse,
+)
+from fleetyard.sdk.resources.versions import (
+    AsyncVersions,
+    AsyncVersionsWithRawResponse,
+    Versions,
+    VersionsWithRawResponse,
 )
 
 if TYPE_CHECKING:
@@ -180,6 +204,26 @@ class ClientWithRawResponse:
         """Raw-response ``client.events``."""
         return EventsWithRawResponse(Events(self._client, raw=True))
 
+    @cached_property
+    def apps(self) -> AppsWithRawResponse:
+        """Raw-response ``client.apps``."""
+        return AppsWithRawResponse(Apps(self._client, raw=True))
+
+    @cached_property
+    def versions(self) -> VersionsWithRawResponse:
+        """Raw-response ``client.versions``."""
+        return VersionsWithRawResponse(Versions(self._client, raw=True))
+
+    @cached_property
+    def chunks(self) -> ChunksWithRawResponse:
+        """Raw-response ``client.chunks``."""
+        return ChunksWithRawResponse(Chunks(self._client, raw=True))
+
+    @cached_property
+    def quotas(self) -> QuotasWithRawResponse:
+        """Raw-response ``client.quotas``."""
+        return QuotasWithRawResponse(Quotas(self._client, raw=True))
+
 
 class AsyncClientWithRawResponse:
     """The resources of an :class:`~fleetyard.AsyncClient`, answering :class:`RawResponse`.
@@ -261,3 +305,23 @@ class AsyncClientWithRawResponse:
     def events(self) -> AsyncEventsWithRawResponse:
         """Raw-response ``client.events``."""
         return AsyncEventsWithRawResponse(AsyncEvents(self._client, raw=True))
+
+    @cached_property
+    def apps(self) -> AsyncAppsWithRawResponse:
+        """Raw-response ``client.apps``."""
+        return AsyncAppsWithRawResponse(AsyncApps(self._client, raw=True))
+
+    @cached_property
+    def versions(self) -> AsyncVersionsWithRawResponse:
+        """Raw-response ``client.versions``."""
+        return AsyncVersionsWithRawResponse(AsyncVersions(self._client, raw=True))
+
+    @cached_property
+    def chunks(self) -> AsyncChunksWithRawResponse:
+        """Raw-response ``client.chunks``."""
+        return AsyncChunksWithRawResponse(AsyncChunks(self._client, raw=True))
+
+    @cached_property
+    def quotas(self) -> AsyncQuotasWithRawResponse:
+        """Raw-response ``client.quotas``."""
+        return AsyncQuotasWithRawResponse(AsyncQuotas(self._client, raw=True))

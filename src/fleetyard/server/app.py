@@ -20,6 +20,8 @@ from fleetyard.server.api.routes import ROUTERS
 from fleetyard.server.bus import create_bus
 from fleetyard.server.jobs import JobRunner
 from fleetyard.server.services.bootstrap import ensure_bootstrap
+from fleetyard.server.services.chunks import gc as chunks_gc
+from fleetyard.server.services.chunks.uploads import Chunks
 from fleetyard.server.services.executions import schedules, sweep
 from fleetyard.server.services.telemetry.fanout import StreamFanout
 from fleetyard.server.services.telemetry.ingest import IngestWriter
@@ -27,6 +29,7 @@ from fleetyard.server.services.telemetry.presence import PresenceMonitor
 from fleetyard.server.services.telemetry.retention import run_periodically as run_retention
 from fleetyard.server.settings import Settings
 from fleetyard.server.state import AppState
+from fleetyard.server.storage.blobs import create_blob_store
 from fleetyard.server.storage.database import Database
 
 OnReady = Callable[[AppState], Awaitable[None] | None]
@@ -54,10 +57,15 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
         bus = create_bus(settings.bus_url)
         presence = PresenceMonitor(database, bus, timeout_seconds=settings.presence_timeout_seconds)
         retention: asyncio.Task[None] | None = None
+        blobs = create_blob_store(settings.blob_url, settings.data_dir)
+        chunks = Chunks(database=database, blobs=blobs, settings=settings)
         # Durable jobs (scheduled scenes) and the sweep of executions no gateway took.
         jobs = JobRunner(
             database,
-            schedules.job_handlers(database, bus, limit=settings.execution_limit_per_gateway),
+            {
+                **schedules.job_handlers(database, bus, limit=settings.execution_limit_per_gateway),
+                **chunks_gc.job_handlers(chunks),
+            },
             poll_seconds=settings.job_poll_seconds,
         )
         sweeper: asyncio.Task[None] | None = None
@@ -72,6 +80,7 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                     run_retention(ingest, interval_seconds=settings.retention_interval_seconds),
                     name="fleetyard-retention",
                 )
+            await chunks_gc.schedule_next(chunks)
             await jobs.start()
             sweeper = asyncio.create_task(
                 sweep.run_sweeper(
@@ -83,7 +92,9 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                 ),
                 name="fleetyard-executions-sweep",
             )
-            state = AppState(settings=settings, database=database, ingest=ingest, bus=bus)
+            state = AppState(
+                settings=settings, database=database, ingest=ingest, blobs=blobs, bus=bus
+            )
             state.bootstrap_api_key = await ensure_bootstrap(database, settings)
             app.state.fleetyard = state
             if on_ready is not None:
@@ -106,6 +117,7 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
             await bus.close()
             # Everything acknowledged is committed already; stop() stores what is queued.
             await ingest.stop()
+            await blobs.close()
             await database.dispose()
 
     app = FastAPI(

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     event_listener_ttl_seconds: float = Field(default=600.0, gt=0)
     device_event_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
     job_poll_seconds: float = Field(default=1.0, gt=0)
+    # Software delivery: where chunk bytes live (None: file://<data_dir>/blobs; s3://bucket?…),
+    # how long an unreferenced chunk survives, how often GC runs, and a new site's quota.
+    blob_url: str | None = None
+    chunk_gc_grace_seconds: float = Field(default=86_400.0, ge=0)
+    chunk_gc_interval_seconds: float = Field(default=3600.0, gt=0)
+    default_site_quota_bytes: int | None = Field(default=None, ge=0)
     log_level: str = "info"
 
     @model_validator(mode="after")

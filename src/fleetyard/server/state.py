@@ -10,6 +10,7 @@ from fleetyard.server.services.agent_session.registry import SessionRegistry
 from fleetyard.server.services.auth_cache import PrincipalCache
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.settings import Settings
+from fleetyard.server.storage.blobs import BlobStore
 from fleetyard.server.storage.database import Database
 
 
@@ -18,6 +19,8 @@ class AppState:
     settings: Settings
     database: Database
     ingest: IngestWriter
+    # Chunk bytes of software versions (services/chunks), created in the lifespan.
+    blobs: BlobStore
     # Stream events between the ingest writer, presence and the stream routes.
     bus: Bus = field(default_factory=MemoryBus)
     started_monotonic: float = field(default_factory=time.monotonic)

@@ -10,8 +10,10 @@ from fleetyard.server.api.routes import (
     agent_commands,
     agent_session,
     agents,
+    apps,
     auth,
     channels,
+    chunks,
     devices,
     event_listeners,
     executions,
@@ -49,4 +51,8 @@ ROUTERS: list[APIRouter] = [
     executions.router,
     action_groups.router,
     action_groups.schedules_router,
+    # Software delivery: apps, versions, rollback.
+    apps.router,
+    # Chunks, signed chunk links and site quotas.
+    chunks.router,
 ]

@@ -1,0 +1,678 @@
+"""The push, written once as a generator of *steps*, and its two drivers.
+
+:func:`push_steps` holds every rule of a push (which calls, in which order,
+what to retry, what to count) and does no I/O itself. It yields:
+
+- :class:`Discover` — walk the tree (answer: :class:`TreeWalk`);
+- :class:`Hash` — chunk and hash these files (answer: their chunk lists);
+- :class:`Call` — drive an SDK flow (answer: what the flow returned);
+- :class:`Parallel` — drive these flows concurrently (answer: per flow
+  ``None`` or the exception it raised; after the first failure the ones not
+  started yet are not started and answer :class:`NotRun`);
+- :class:`Emit` — tell ``on_progress`` the current counters.
+
+:func:`run_push` performs the steps with threads for :class:`~fleetyard.Client`;
+:func:`arun_push` with tasks (and worker threads for the CPU work) for
+:class:`~fleetyard.AsyncClient`. Progress callbacks always run on the
+caller's thread (sync) or task (async), never on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+from fleetyard.protocol.chunks import (
+    MAX_HASHES_PER_REQUEST,
+    UploadUrl,
+)
+from fleetyard.protocol.software import (
+    App,
+    Version,
+    manifest_sha256,
+    version_id_for,
+)
+from fleetyard.sdk._base_client import _connection_error
+from fleetyard.sdk._exceptions import (
+    APIStatusError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnprocessableEntityError,
+    error_from_response,
+)
+from fleetyard.sdk._flow import Flow, send, sleep
+from fleetyard.sdk._operation import Operation, RequestSpec, path_param
+from fleetyard.sdk._push.chunker import FileChunk, chunk_file, new_chunker, read_chunk
+from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
+from fleetyard.sdk._push.models import (
+    PushOptions,
+    PushPhase,
+    PushProgress,
+    PushResult,
+    PushStats,
+)
+from fleetyard.sdk._push.walk import TreeEntry, TreeWalk, walk_tree
+from fleetyard.sdk._retry import retry_delay
+from fleetyard.sdk._types import WriteOptions
+from fleetyard.sdk.resources.chunks import check_op, commit_op, upload_urls_op
+
+if TYPE_CHECKING:
+    from fleetyard.sdk._base_client import BaseClient
+    from fleetyard.sdk._client import AsyncClient, Client
+
+__all__ = ["NotRun", "arun_push", "push_steps", "run_push"]
+
+T = TypeVar("T")
+
+PROGRESS_INTERVAL = 0.2
+"""Seconds between two progress events while hashing or uploading."""
+MAX_URL_RENEWALS = 3
+"""How often one chunk's upload URL is requested again after ``url_expired``."""
+
+
+# -- steps ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Discover:
+    root: Path
+    ignore: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hash:
+    files: list[TreeEntry]
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    flow: Flow[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    flows: list[Flow[None]]
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    pass
+
+
+class NotRun(Exception):
+    """A parallel flow that was not started because another one failed first."""
+
+
+Step = Discover | Hash | Call | Parallel | Emit
+Steps = Generator[Step, Any, T]
+
+
+# -- counters ------------------------------------------------------------------------
+
+
+@dataclass
+class Tracker:
+    """The push's counters; workers add to them under the lock."""
+
+    phase: PushPhase = "discover"
+    files_total: int = 0
+    files_done: int = 0
+    bytes_total: int = 0
+    bytes_hashed: int = 0
+    chunks_total: int = 0
+    chunks_missing: int = 0
+    chunks_uploaded: int = 0
+    bytes_missing: int = 0
+    bytes_uploaded: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **amounts: int) -> None:
+        with self.lock:
+            for name, value in amounts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> PushProgress:
+        with self.lock:
+            return PushProgress(
+                phase=self.phase,
+                files_total=self.files_total,
+                files_done=self.files_done,
+                bytes_total=self.bytes_total,
+                bytes_hashed=self.bytes_hashed,
+                chunks_total=self.chunks_total,
+                chunks_missing=self.chunks_missing,
+                chunks_uploaded=self.chunks_uploaded,
+                bytes_missing=self.bytes_missing,
+                bytes_uploaded=self.bytes_uploaded,
+            )
+
+
+# -- the blocking work the drivers run in threads -------------------------------------
+
+
+def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Tracker) -> list[list[FileChunk]]:
+    """Chunk every file, ``workers`` files at a time; results in the order of ``files``."""
+    results: list[list[FileChunk]] = [[] for _ in files]
+    local = threading.local()
+
+    def one(index: int) -> None:
+        chunker = getattr(local, "chunker", None)
+        if chunker is None:
+            chunker = local.chunker = new_chunker()
+        entry = files[index]
+        assert entry.source is not None
+        results[index] = chunk_file(
+            entry.source, chunker=chunker, on_bytes=lambda n: tracker.add(bytes_hashed=n)
+        )
+        tracker.add(files_done=1)
+
+    # Largest first, so one big file does not start last and run alone.
+    order = sorted(range(len(files)), key=lambda i: -files[i].size)
+    if workers <= 1 or len(files) <= 1:
+        for index in order:
+            one(index)
+        return results
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleetyard-hash") as pool:
+        futures = [pool.submit(one, i) for i in order]
+        for future in futures:
+            future.result()
+    return results
+
+
+# -- flows of one chunk ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    hash: str
+    size: int
+    source: Path
+    offset: int
+
+
+def _is_expired(response: httpx2.Response, error: APIStatusError) -> bool:
+    if error.code == "url_expired":
+        return True
+    # An object store's own answer (S3: 403 "Request has expired") carries no problem code.
+    return response.status_code == 403 and error.code is None and b"xpired" in response.content
+
+
+def upload_flow(
+    client: BaseClient, site_id: str, item: _Upload, url: UploadUrl, tracker: Tracker
+) -> Flow[None]:
+    """PUT one chunk to its signed URL: retried like any call, URL renewed when expired."""
+    attempt = 0
+    renewals = 0
+    while True:
+        attempt += 1
+        data = read_chunk(item.source, item.offset, item.size, item.hash)
+        headers = {"Content-Type": "application/octet-stream", **url.headers}
+        # The transport builds the query from params (replacing the URL's own): split it.
+        target = httpx2.URL(url.url)
+        spec = RequestSpec(
+            method=url.method,
+            url=str(target.copy_with(query=None)),
+            params=dict(target.params),
+            headers=headers,
+            content=data,
+            timeout=client.timeout,
+        )
+        try:
+            response = yield from send(spec)
+        except httpx2.TransportError as exc:
+            delay = retry_delay(client.retry, attempt, now=client._now(), rand=client._rand)
+            if delay is None:
+                raise _connection_error(exc) from exc
+            yield from sleep(delay)
+            continue
+        if response.status_code < 300:
+            tracker.add(chunks_uploaded=1, bytes_uploaded=item.size)
+            return
+        error = error_from_response(response)
+        if _is_expired(response, error) and renewals < MAX_URL_RENEWALS:
+            renewals += 1
+            attempt = 0
+            raw = yield from client._call(upload_urls_op(site_id, [(item.hash, item.size)]), {})
+            urls = raw.parse().urls
+            if not urls:  # the site has it by now (another push)
+                return
+            url = urls[0]
+            continue
+        delay = None
+        if client.retry.retries_status(response.status_code):
+            delay = retry_delay(
+                client.retry,
+                attempt,
+                response.headers.get("Retry-After"),
+                now=client._now(),
+                rand=client._rand,
+            )
+        if delay is None:
+            raise error
+        yield from sleep(delay)
+
+
+# -- the push itself -------------------------------------------------------------------
+
+
+def _batches(items: Sequence[T], size: int = MAX_HASHES_PER_REQUEST) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _app_path(app_id: str) -> str:
+    return f"/v1/apps/{path_param(app_id, 'app_id')}"
+
+
+def _problem_field(exc: APIStatusError, name: str) -> Any:
+    extra = exc.problem.model_extra if exc.problem is not None else None
+    return (extra or {}).get(name)
+
+
+def push_steps(
+    client: BaseClient,
+    path: str | Path,
+    app_id: str,
+    options: PushOptions,
+    tracker: Tracker,
+    call_options: WriteOptions,
+) -> Steps[PushResult]:
+    """Every rule of a push; see the module docstring for the steps it yields."""
+    root = Path(path)
+    if options.concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+
+    def call(op: Operation[T]) -> Steps[Any]:
+        return (yield Call(client._call(op, call_options)))
+
+    def phase(name: PushPhase) -> Steps[None]:
+        tracker.phase = name
+        yield Emit()
+
+    # -- discover
+    yield from phase("discover")
+    app = yield from _get_app(client, app_id, options, call)
+    site_id = app.site_id if app is not None else options.site_id
+    if site_id is None:  # _get_app raised NotFoundError already
+        raise ValueError(f"app {app_id} does not exist; pass site_id to create it")
+    walk: TreeWalk = yield Discover(root, tuple(options.ignore))
+    files = walk.files
+    tracker.files_total = len(files)
+    tracker.bytes_total = sum(f.size for f in files)
+
+    # -- hash
+    yield from phase("hash")
+    hashed: list[list[FileChunk]] = yield Hash(files, max(1, options.hash_workers))
+    chunks_by_path = {f.path: c for f, c in zip(files, hashed, strict=True)}
+    warnings = list(walk.skipped)
+    manifest = build_manifest(walk.entries, chunks_by_path, warnings)
+    where: dict[str, _Upload] = {}
+    for entry, file_chunks in zip(files, hashed, strict=True):
+        assert entry.source is not None
+        for c in file_chunks:
+            if c.hash not in where:
+                where[c.hash] = _Upload(c.hash, c.size, entry.source, c.offset)
+    all_hashes = sorted(where)
+    tracker.chunks_total = len(all_hashes)
+    tracker.bytes_hashed = tracker.bytes_total
+    tracker.files_done = len(files)
+    sha = manifest_sha256(manifest)
+    version_id = version_id_for(app_id, sha)
+
+    # -- check-missing
+    yield from phase("check-missing")
+    missing: list[str] = []
+    for batch in _batches(all_hashes):
+        raw = yield from call(check_op(site_id, batch))
+        missing.extend(raw.parse().missing)
+    tracker.chunks_missing = len(missing)
+    tracker.bytes_missing = sum(where[h].size for h in missing)
+
+    def stats() -> PushStats:
+        return PushStats(
+            files=manifest.file_count,
+            bytes=manifest.total_bytes,
+            chunks_total=tracker.chunks_total,
+            chunks_missing=tracker.chunks_missing,
+            chunks_uploaded=tracker.chunks_uploaded,
+            chunks_reused=tracker.chunks_total - tracker.chunks_missing,
+            bytes_missing=tracker.bytes_missing,
+            bytes_uploaded=tracker.bytes_uploaded,
+        )
+
+    if options.dry_run:
+        current: Version | None = None
+        if app is not None and app.current_version is not None:
+            raw = yield from call(
+                Operation("GET", f"{_app_path(app_id)}/versions/current", Version)
+            )
+            current = raw.parse()
+        old = current.manifest if current is not None else None
+        diff = diff_manifests(
+            old,
+            manifest,
+            from_version=current.id if current is not None else "",
+            to_version=version_id,
+        )
+        yield Emit()
+        return PushResult(
+            app_id=app_id,
+            version_id=version_id,
+            dry_run=True,
+            manifest_sha256=sha,
+            stats=stats(),
+            diff=diff,
+            warnings=warnings,
+        )
+
+    if app is None:
+        app = yield from _create_app(app_id, site_id, options, call)
+    else:
+        app = yield from _update_app(app, options, call)
+
+    # -- upload
+    yield from phase("upload")
+    yield from _upload(client, site_id, [where[h] for h in missing], options, tracker, call)
+
+    # -- publish
+    yield from phase("publish")
+    expected = app.current_version.id if app.current_version is not None else None
+    repaired = False
+    attempts = 0
+    while True:
+        attempts += 1
+        body = {
+            "manifest": manifest.canonical(),
+            "description": options.description,
+            "expected_current": expected,
+        }
+        op = Operation("POST", f"{_app_path(app_id)}/versions", Version, json=body)
+        try:
+            raw = yield from call(op)
+        except PreconditionFailedError as exc:
+            if exc.code != "version_stale" or attempts >= options.publish_attempts:
+                raise
+            expected = _problem_field(exc, "current_version_id")
+            continue
+        except UnprocessableEntityError as exc:
+            lost = _problem_field(exc, "missing")
+            if exc.code != "chunk_missing" or repaired or not isinstance(lost, list):
+                raise
+            # Collected between our check and the publish: send them and try once more.
+            repaired = True
+            again = [where[h] for h in lost if isinstance(h, str) and h in where]
+            yield from _upload(client, site_id, again, options, tracker, call)
+            continue
+        version: Version = raw.parse()
+        yield Emit()
+        return PushResult(
+            app_id=app_id,
+            version_id=version.id,
+            number=version.number,
+            created=raw.status_code == 201,
+            manifest_sha256=sha,
+            stats=stats(),
+            warnings=warnings,
+        )
+
+
+def _get_app(
+    client: BaseClient, app_id: str, options: PushOptions, call: Callable[..., Steps[Any]]
+) -> Steps[App | None]:
+    try:
+        raw = yield from call(Operation("GET", _app_path(app_id), App))
+    except NotFoundError:
+        if options.site_id is None:
+            raise
+        return None
+    app: App = raw.parse()
+    return app
+
+
+def _create_app(
+    app_id: str, site_id: str, options: PushOptions, call: Callable[..., Steps[Any]]
+) -> Steps[App]:
+    body: dict[str, Any] = {"site_id": site_id, "name": options.name or app_id, "id": app_id}
+    if options.targets is not None:
+        body["targets"] = list(options.targets)
+    if options.extract_path is not None:
+        body["extract_path"] = options.extract_path
+    raw = yield from call(Operation("POST", "/v1/apps", App, json=body))
+    app: App = raw.parse()
+    return app
+
+
+def _update_app(app: App, options: PushOptions, call: Callable[..., Steps[Any]]) -> Steps[App]:
+    body: dict[str, Any] = {}
+    if options.name is not None and options.name != app.name:
+        body["name"] = options.name
+    if options.targets is not None and list(options.targets) != app.targets:
+        body["targets"] = list(options.targets)
+    if options.extract_path is not None and options.extract_path != app.extract_path:
+        body["extract_path"] = options.extract_path
+    if not body:
+        return app
+    raw = yield from call(Operation("PATCH", _app_path(app.id), App, json=body))
+    updated: App = raw.parse()
+    return updated
+
+
+def _upload(
+    client: BaseClient,
+    site_id: str,
+    items: Sequence[_Upload],
+    options: PushOptions,
+    tracker: Tracker,
+    call: Callable[..., Steps[Any]],
+) -> Steps[None]:
+    """Upload in batches: URLs for a batch, the PUTs in parallel, then commit what arrived.
+
+    What was uploaded before a failure is committed all the same, so a
+    push run again (resume) finds those chunks present and skips them.
+    """
+    for batch in _batches(items):
+        raw = yield from call(upload_urls_op(site_id, [(i.hash, i.size) for i in batch]))
+        urls = {u.hash: u for u in raw.parse().urls}
+        todo = [i for i in batch if i.hash in urls]
+        flows = [upload_flow(client, site_id, i, urls[i.hash], tracker) for i in todo]
+        outcomes: list[BaseException | None] = yield Parallel(flows, options.concurrency)
+        done = [i for i, out in zip(todo, outcomes, strict=True) if out is None]
+        if done:
+            yield from call(commit_op(site_id, [(i.hash, i.size) for i in done]))
+        failures = [out for out in outcomes if out is not None and not isinstance(out, NotRun)]
+        if failures:
+            raise failures[0]
+
+
+# -- sync driver -----------------------------------------------------------------------
+
+
+def _call_sync(callback: Callable[[PushProgress], object], progress: PushProgress) -> None:
+    result = callback(progress)
+    if inspect.iscoroutine(result):
+        asyncio.run(result)
+    elif inspect.isawaitable(result):
+        asyncio.run(_await(result))
+
+
+async def _await(value: Any) -> None:
+    await value
+
+
+def run_push(
+    client: Client, path: str | Path, app_id: str, options: PushOptions, call_options: WriteOptions
+) -> PushResult:
+    """Perform :func:`push_steps` with blocking calls and threads."""
+    tracker = Tracker()
+    last: list[PushProgress | None] = [None]
+
+    def emit() -> None:
+        if options.on_progress is None:
+            return
+        snap = tracker.snapshot()
+        if snap != last[0]:
+            last[0] = snap
+            _call_sync(options.on_progress, snap)
+
+    def wait_emitting(futures: list[Future[Any]]) -> None:
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=PROGRESS_INTERVAL, return_when=FIRST_EXCEPTION)
+            emit()
+            if any(f.done() and f.exception() is not None for f in futures):
+                break
+
+    steps = push_steps(client, path, app_id, options, tracker, call_options)
+    reply: object = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(reply) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return cast(PushResult, stop.value)
+        reply, error = None, None
+        try:
+            if isinstance(step, Emit):
+                emit()
+            elif isinstance(step, Discover):
+                reply = walk_tree(step.root, step.ignore)
+            elif isinstance(step, Hash):
+                with ThreadPoolExecutor(max_workers=1) as runner:
+                    future = runner.submit(hash_files, step.files, step.workers, tracker)
+                    wait_emitting([future])
+                    reply = future.result()
+            elif isinstance(step, Call):
+                reply = client._drive(step.flow)
+            else:
+                reply = _parallel_sync(client, step, wait_emitting)
+        except Exception as exc:  # handed to the steps, which decide
+            error = exc
+
+
+def _parallel_sync(
+    client: Client, step: Parallel, wait_emitting: Callable[[list[Future[Any]]], None]
+) -> list[BaseException | None]:
+    failed = threading.Event()
+
+    def run(flow: Flow[None]) -> BaseException | None:
+        if failed.is_set():
+            flow.close()
+            return NotRun()
+        try:
+            client._drive(flow)
+        except Exception as exc:
+            failed.set()
+            return exc
+        return None
+
+    with ThreadPoolExecutor(
+        max_workers=step.concurrency, thread_name_prefix="fleetyard-upload"
+    ) as pool:
+        futures = [pool.submit(run, flow) for flow in step.flows]
+        wait_emitting(futures)
+        return [f.result() for f in futures]
+
+
+# -- async driver ----------------------------------------------------------------------
+
+
+async def arun_push(
+    client: AsyncClient,
+    path: str | Path,
+    app_id: str,
+    options: PushOptions,
+    call_options: WriteOptions,
+) -> PushResult:
+    """Perform :func:`push_steps` with awaited calls, tasks and worker threads."""
+    tracker = Tracker()
+    last: list[PushProgress | None] = [None]
+
+    async def emit() -> None:
+        if options.on_progress is None:
+            return
+        snap = tracker.snapshot()
+        if snap != last[0]:
+            last[0] = snap
+            result = options.on_progress(snap)
+            if inspect.isawaitable(result):
+                await result
+
+    async def while_emitting(work: Callable[[], Any]) -> Any:
+        box: list[Any] = []
+        done = anyio.Event()
+
+        async def runner() -> None:
+            try:
+                box.append(await work())
+            finally:
+                done.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner)
+            while not done.is_set():
+                with anyio.move_on_after(PROGRESS_INTERVAL):
+                    await done.wait()
+                await emit()
+        return box[0]
+
+    steps = push_steps(client, path, app_id, options, tracker, call_options)
+    reply: object = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(reply) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return cast(PushResult, stop.value)
+        reply, error = None, None
+        try:
+            if isinstance(step, Emit):
+                await emit()
+            elif isinstance(step, Discover):
+                reply = await anyio.to_thread.run_sync(walk_tree, step.root, step.ignore)
+            elif isinstance(step, Hash):
+                reply = await while_emitting(
+                    partial(anyio.to_thread.run_sync, hash_files, step.files, step.workers, tracker)
+                )
+            elif isinstance(step, Call):
+                reply = await client._drive(step.flow)
+            else:
+                reply = await while_emitting(partial(_parallel_async, client, step))
+        except Exception as exc:  # handed to the steps, which decide
+            error = exc
+
+
+async def _parallel_async(client: AsyncClient, step: Parallel) -> list[BaseException | None]:
+    outcomes: list[BaseException | None] = [NotRun() for _ in step.flows]
+    limiter = anyio.CapacityLimiter(step.concurrency)
+    failed = False
+
+    async def run(index: int, flow: Flow[None]) -> None:
+        nonlocal failed
+        async with limiter:
+            if failed:
+                flow.close()
+                return
+            try:
+                await client._drive(flow)
+            except Exception as exc:
+                failed = True
+                outcomes[index] = exc
+                return
+            outcomes[index] = None
+
+    async with anyio.create_task_group() as tg:
+        for index, flow in enumerate(step.flows):
+            tg.start_soon(run, index, flow)
+    return outcomes

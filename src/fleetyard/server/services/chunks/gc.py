@@ -1,0 +1,138 @@
+"""Garbage collection of chunks: job kind ``chunks.gc``.
+
+1. Site chunks that no version references get a mark (``unreferenced_since``);
+   fresh uploads start marked, and a version that uses a chunk clears it.
+2. Site chunks marked longer ago than the grace period and still unreferenced
+   are removed from their site (and from its quota).
+3. A chunk no site holds any more loses its row and its blob.
+
+The job re-enqueues itself for the next run; its ids are derived from the run's
+time slot, so several server replicas starting at once still make one chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from fleetyard.server import jobs
+from fleetyard.server.services.chunks.uploads import Chunks
+from fleetyard.server.services.clock import now_ms
+from fleetyard.server.storage.dialect import begin_write
+from fleetyard.server.storage.repositories import chunks as repo
+from fleetyard.server.storage.repositories import jobs as jobs_repo
+
+log = logging.getLogger("fleetyard.server.chunks")
+
+GC = "chunks.gc"
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class GcResult:
+    marked: int
+    site_chunks_removed: int
+    blobs_deleted: int
+
+
+async def collect(ctx: Chunks, *, now: int | None = None) -> GcResult:
+    """One GC pass (idempotent: running it twice, or on two replicas, is harmless)."""
+    now = now_ms() if now is None else now
+    cutoff = now - int(ctx.settings.chunk_gc_grace_seconds * 1000)
+    database = ctx.database
+    async with database.engine.connect() as conn:
+        await begin_write(conn, database.kind)
+        marked = await repo.mark_unreferenced(conn, now=now)
+        await conn.commit()
+    removed = 0
+    freed: set[str] = set()
+    while True:
+        async with database.connect() as conn:
+            batch = await repo.expired_site_chunks(conn, cutoff=cutoff, limit=_BATCH)
+        if not batch:
+            break
+        progressed = False
+        for org_id, site_id, h, size in batch:
+            async with database.engine.connect() as conn:
+                await begin_write(conn, database.kind)
+                if await repo.delete_site_chunk_if_unreferenced(
+                    conn, org_id=org_id, site_id=site_id, hash=h, cutoff=cutoff
+                ):
+                    await repo.add_used(
+                        conn,
+                        org_id=org_id,
+                        site_id=site_id,
+                        delta=-size,
+                        default_limit=ctx.default_limit,
+                        now=now,
+                    )
+                    removed += 1
+                    freed.add(h)
+                    progressed = True
+                await conn.commit()
+        if not progressed or len(batch) < _BATCH:
+            break
+    async with database.connect() as conn:
+        orphans = set(await repo.orphan_chunks(conn, hashes=None, limit=10 * _BATCH))
+    deleted = 0
+    for h in sorted(freed | orphans):
+        async with database.engine.connect() as conn:
+            await begin_write(conn, database.kind)
+            # Locked, then re-read: an upload of the same chunk either committed
+            # first (we see its site row and keep the blob) or waits for us and
+            # finds the blob gone (it answers 503, the client uploads again).
+            if await repo.lock_chunk(conn, hash=h) and not await repo.chunk_in_use(conn, hash=h):
+                await ctx.blobs.delete(h)
+                await repo.delete_chunk(conn, hash=h)
+                deleted += 1
+            await conn.commit()
+    if marked or removed or deleted:
+        log.info(
+            "chunk GC: %d marked, %d site chunks removed, %d blobs deleted",
+            marked,
+            removed,
+            deleted,
+        )
+    return GcResult(marked, removed, deleted)
+
+
+def _slot_job_id(run_at: int, interval_ms: int) -> str:
+    return f"job_chunksgc{run_at // interval_ms}"
+
+
+async def schedule_next(ctx: Chunks, *, after_ms: int | None = None) -> None:
+    """Enqueue the next GC run (one per time slot: a duplicate insert is ignored)."""
+    interval = max(1, int(ctx.settings.chunk_gc_interval_seconds * 1000))
+    now = now_ms()
+    run_at = (now if after_ms is None else after_ms) + interval
+    run_at -= run_at % interval
+    try:
+        async with ctx.database.begin() as conn:
+            await jobs_repo.insert(
+                conn,
+                job_id=_slot_job_id(run_at, interval),
+                kind=GC,
+                org_id=None,
+                payload={},
+                run_at_ms=run_at,
+                max_attempts=3,
+                now_ms=now,
+            )
+    except IntegrityError:
+        pass
+
+
+def job_handlers(ctx: Chunks) -> dict[str, jobs.Handler]:
+    """The ``chunks.gc`` handler for the app's :class:`~fleetyard.server.jobs.JobRunner`."""
+
+    async def gc_job(context: jobs.JobContext, payload: dict[str, Any]) -> None:
+        del payload
+        try:
+            await collect(ctx)
+        finally:
+            await schedule_next(ctx, after_ms=context.run_at_ms)
+
+    return {GC: gc_job}

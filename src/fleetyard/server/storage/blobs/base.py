@@ -1,0 +1,107 @@
+"""The blob store interface: chunk bytes by SHA-256, written only once verified.
+
+A chunk becomes visible under its hash only after its bytes were checked
+against that hash and size, so a reader never sees a partial or forged chunk.
+Implementations hold at most one chunk (≤ 8 MiB) in memory at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import timedelta
+
+from fleetyard.protocol.chunks import MAX_CHUNK_SIZE
+
+
+class BlobMismatchError(Exception):
+    """The bytes do not have the hash or the size they were announced with."""
+
+    def __init__(self, hash: str, detail: str) -> None:
+        super().__init__(detail)
+        self.hash = hash
+        self.detail = detail
+
+
+class BlobNotFoundError(Exception):
+    """No blob (or no staged upload) under that name."""
+
+
+ChunkData = bytes | AsyncIterable[bytes]
+
+
+async def read_verified(hash: str, size: int, data: ChunkData) -> bytes:
+    """Collect ``data`` (refusing more than ``size`` bytes as soon as they arrive) and
+    check it against ``hash`` and ``size``; the bytes, or :class:`BlobMismatchError`."""
+    if size > MAX_CHUNK_SIZE:
+        raise BlobMismatchError(hash, f"a chunk holds at most {MAX_CHUNK_SIZE} bytes")
+    if isinstance(data, bytes):
+        body = data
+        if len(body) != size:
+            raise BlobMismatchError(hash, f"expected {size} bytes, got {len(body)}")
+    else:
+        buffer = bytearray()
+        async for piece in data:
+            buffer += piece
+            if len(buffer) > size:
+                raise BlobMismatchError(hash, f"expected {size} bytes, got more")
+        if len(buffer) != size:
+            raise BlobMismatchError(hash, f"expected {size} bytes, got {len(buffer)}")
+        body = bytes(buffer)
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != hash:
+        raise BlobMismatchError(hash, f"the bytes hash to {actual}, not {hash}")
+    return body
+
+
+class BlobStore(ABC):
+    """Where chunk bytes live. ``create_blob_store(url, data_dir)`` picks one.
+
+    ``presigns`` says whether clients upload and download directly with
+    presigned URLs (S3) or through the server's own signed routes (filesystem).
+    """
+
+    presigns: bool = False
+
+    @abstractmethod
+    async def put_verified(self, hash: str, size: int, data: ChunkData) -> None:
+        """Store a chunk after checking it; :class:`BlobMismatchError` leaves nothing behind."""
+
+    @abstractmethod
+    async def get(self, hash: str) -> bytes:
+        """A chunk's bytes; :class:`BlobNotFoundError` when absent."""
+
+    async def open(self, hash: str) -> AsyncIterator[bytes]:
+        """A chunk's bytes in pieces (one piece by default: a chunk is at most 8 MiB)."""
+        yield await self.get(hash)
+
+    @abstractmethod
+    async def exists(self, hash: str) -> bool: ...
+
+    @abstractmethod
+    async def delete(self, hash: str) -> None:
+        """Remove a chunk; absent is fine."""
+
+    async def presigned_put_url(self, site_id: str, hash: str, expires_in: timedelta) -> str | None:
+        """A URL that accepts a PUT of the chunk into the site's staging area, or None
+        when the store cannot presign (the server then signs its own upload route)."""
+        del site_id, hash, expires_in
+        return None
+
+    async def presigned_get_url(self, hash: str, expires_in: timedelta) -> str | None:
+        """A URL that serves the chunk, or None (the server's own download route)."""
+        del hash, expires_in
+        return None
+
+    async def commit_staged(self, site_id: str, hash: str, size: int) -> None:
+        """Verify a chunk uploaded to a presigned URL and move it into place.
+
+        :class:`BlobNotFoundError` when nothing was uploaded, :class:`BlobMismatchError`
+        (the staged object is deleted) when the bytes are not ``hash``/``size``.
+        """
+        del site_id, hash, size
+        raise BlobNotFoundError("this store has no staging area")
+
+    async def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release connections (nothing by default)."""

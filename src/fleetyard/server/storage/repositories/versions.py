@@ -1,0 +1,205 @@
+"""Versions of apps and their file rows.
+
+Versions are immutable except for their description. A version's files are
+rows of ``version_files`` (one per manifest entry) so that listings and diffs
+read an index instead of the manifest JSON. Every function takes ``org_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetyard.server.storage.dialect import DatabaseKind
+from fleetyard.server.storage.software_tables import version_files as f
+from fleetyard.server.storage.software_tables import versions as t
+
+_INSERT_BATCH = 5_000
+
+_SUMMARY = [c for c in t.c if c.name != "manifest"]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A stored version; ``manifest`` only when asked for."""
+
+    id: str
+    org_id: str
+    app_id: str
+    number: int
+    description: str
+    manifest_sha256: str
+    files: int
+    bytes: int
+    created_by: str | None
+    created_at: int
+    manifest: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One entry of a version as stored in ``version_files``."""
+
+    path: str
+    kind: str
+    size: int
+    mode: int
+    digest: str | None
+    target: str | None
+
+
+def _record(data: Mapping[Any, Any]) -> VersionRecord:
+    return VersionRecord(
+        id=data["id"],
+        org_id=data["org_id"],
+        app_id=data["app_id"],
+        number=data["number"],
+        description=data["description"],
+        manifest_sha256=data["manifest_sha256"],
+        files=data["files"],
+        bytes=data["bytes"],
+        created_by=data["created_by"],
+        created_at=data["created_at"],
+        manifest=data.get("manifest"),
+    )
+
+
+def _file(data: Mapping[Any, Any]) -> FileRecord:
+    return FileRecord(
+        path=data["path"],
+        kind=data["kind"],
+        size=data["size"],
+        mode=data["mode"],
+        digest=data["digest"],
+        target=data["target"],
+    )
+
+
+def _bytewise(kind: DatabaseKind, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """Compare paths by their UTF-8 bytes, the manifest's order, whatever the locale.
+
+    SQLite compares text bytewise already; PostgreSQL needs the ``C`` collation.
+    """
+    return column.collate("C") if kind is DatabaseKind.POSTGRESQL else column
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    org_id: str,
+    values: Mapping[str, Any],
+    files: Sequence[Mapping[str, Any]],
+) -> VersionRecord:
+    """Store a version and its file rows (``files``: path, kind, size, mode, digest, target)."""
+    row = {**values, "org_id": org_id}
+    await conn.execute(sa.insert(t).values(**row))
+    rows = [{**item, "version_id": row["id"], "org_id": org_id} for item in files]
+    for start in range(0, len(rows), _INSERT_BATCH):
+        await conn.execute(sa.insert(f), rows[start : start + _INSERT_BATCH])
+    return _record(row)
+
+
+def _one(org_id: str, app_id: str, *, manifest: bool) -> sa.Select[Any]:
+    columns = list(t.c) if manifest else _SUMMARY
+    return sa.select(*columns).where(t.c.org_id == org_id, t.c.app_id == app_id)
+
+
+async def _first(conn: AsyncConnection, stmt: sa.Select[Any]) -> VersionRecord | None:
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else _record(row._mapping)
+
+
+async def get_by_id(
+    conn: AsyncConnection, version_id: str, *, org_id: str, app_id: str, manifest: bool = False
+) -> VersionRecord | None:
+    """A version of the app by id."""
+    return await _first(conn, _one(org_id, app_id, manifest=manifest).where(t.c.id == version_id))
+
+
+async def get_many(
+    conn: AsyncConnection, version_ids: Collection[str], *, org_id: str
+) -> dict[str, VersionRecord]:
+    """Summaries of these versions (of any app of the organisation), by id."""
+    if not version_ids:
+        return {}
+    stmt = sa.select(*_SUMMARY).where(t.c.org_id == org_id, t.c.id.in_(list(version_ids)))
+    return {r.id: _record(r._mapping) for r in (await conn.execute(stmt)).all()}
+
+
+async def get_by_number(
+    conn: AsyncConnection, number: int, *, org_id: str, app_id: str, manifest: bool = False
+) -> VersionRecord | None:
+    """A version of the app by number."""
+    return await _first(conn, _one(org_id, app_id, manifest=manifest).where(t.c.number == number))
+
+
+async def get_first(
+    conn: AsyncConnection, *, org_id: str, app_id: str, manifest: bool = False
+) -> VersionRecord | None:
+    """The app's lowest-numbered version."""
+    return await _first(conn, _one(org_id, app_id, manifest=manifest).order_by(t.c.number).limit(1))
+
+
+async def get_below(
+    conn: AsyncConnection, number: int, *, org_id: str, app_id: str, manifest: bool = False
+) -> VersionRecord | None:
+    """The app's version numbered just below ``number``."""
+    stmt = (
+        _one(org_id, app_id, manifest=manifest)
+        .where(t.c.number < number)
+        .order_by(t.c.number.desc())
+        .limit(1)
+    )
+    return await _first(conn, stmt)
+
+
+async def list_page(
+    conn: AsyncConnection, *, org_id: str, app_id: str, below: int | None, limit: int
+) -> list[VersionRecord]:
+    """The app's versions newest first, numbered below ``below`` when given; ``limit + 1`` rows."""
+    stmt = _one(org_id, app_id, manifest=False)
+    if below is not None:
+        stmt = stmt.where(t.c.number < below)
+    rows = (await conn.execute(stmt.order_by(t.c.number.desc()).limit(limit + 1))).all()
+    return [_record(r._mapping) for r in rows]
+
+
+async def set_description(
+    conn: AsyncConnection, version_id: str, *, org_id: str, app_id: str, description: str
+) -> bool:
+    """Change a version's description; False when there is no such version."""
+    stmt = (
+        sa.update(t)
+        .where(t.c.id == version_id, t.c.org_id == org_id, t.c.app_id == app_id)
+        .values(description=description)
+    )
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def files_page(
+    conn: AsyncConnection,
+    kind: DatabaseKind,
+    version_id: str,
+    *,
+    org_id: str,
+    after: str | None,
+    limit: int,
+) -> list[FileRecord]:
+    """A version's entries by path (UTF-8 byte order) after ``after``; ``limit + 1`` rows."""
+    path = _bytewise(kind, f.c.path)
+    stmt = sa.select(f).where(f.c.version_id == version_id, f.c.org_id == org_id)
+    if after is not None:
+        stmt = stmt.where(path > after)
+    rows = (await conn.execute(stmt.order_by(path).limit(limit + 1))).all()
+    return [_file(r._mapping) for r in rows]
+
+
+async def all_files(conn: AsyncConnection, version_id: str, *, org_id: str) -> list[FileRecord]:
+    """Every entry of a version (for a diff)."""
+    stmt = sa.select(f).where(f.c.version_id == version_id, f.c.org_id == org_id)
+    return [_file(r._mapping) for r in (await conn.execute(stmt)).all()]

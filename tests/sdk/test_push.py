@@ -1,0 +1,315 @@
+"""``client.apps.push`` against a small stateful fake of the chunk and version routes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+import fleetyard
+from fleetyard import PushOptions, PushProgress
+from fleetyard.protocol.software import Manifest, manifest_sha256, version_id_for
+
+TS = "2026-11-24T12:00:00.000Z"
+SITE = "site_01"
+APP = "app_demo1"
+
+
+def _problem(status: int, code: str, **extra: Any) -> httpx2.Response:
+    body = {"type": "about:blank", "title": code, "status": status, "code": code, **extra}
+    return httpx2.Response(status, json=body, headers={"Content-Type": "application/problem+json"})
+
+
+class FakeYard:
+    """Apps, versions and a chunk store in memory, thread-safe; records uploads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.chunks: dict[str, bytes] = {}
+        self.app: dict[str, Any] | None = None
+        self.versions: list[dict[str, Any]] = []
+        self.uploads: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+        self.fail_upload_after: int | None = None
+        self.expire_first_upload = False
+        self.stale_once = False
+
+    def _app_json(self) -> dict[str, Any]:
+        assert self.app is not None
+        current = next((v for v in self.versions if v["id"] == self.app["current"]), None)
+        summary = {k: v for k, v in current.items() if k != "manifest"} if current else None
+        return {
+            "id": APP,
+            "site_id": SITE,
+            "name": self.app["name"],
+            "targets": [],
+            "created_at": TS,
+            "updated_at": TS,
+            "current_version": summary,
+        }
+
+    def publish_elsewhere(self) -> None:
+        """Another writer publishes an empty version (makes our expectation stale)."""
+        manifest = Manifest(entries=[])
+        self._new_version(manifest, "elsewhere")
+
+    def _new_version(self, manifest: Manifest, description: str) -> dict[str, Any]:
+        assert self.app is not None
+        sha = manifest_sha256(manifest)
+        version = {
+            "id": version_id_for(APP, sha),
+            "app_id": APP,
+            "number": len(self.versions) + 1,
+            "description": description,
+            "manifest_sha256": sha,
+            "files": manifest.file_count,
+            "bytes": manifest.total_bytes,
+            "created_at": TS,
+            "manifest": manifest.canonical(),
+        }
+        self.versions.append(version)
+        self.app["current"] = version["id"]
+        return version
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        with self.lock:
+            return self._handle(request)
+
+    def _handle(self, request: httpx2.Request) -> httpx2.Response:
+        method, path = request.method, request.url.path
+        self.requests.append((method, path))
+        body = json.loads(request.content) if request.content and method != "PUT" else None
+        if path == f"/v1/apps/{APP}" and method == "GET":
+            return (
+                httpx2.Response(200, json=self._app_json())
+                if self.app
+                else _problem(404, "not_found")
+            )
+        if path == "/v1/apps" and method == "POST":
+            self.app = {"name": body["name"], "current": None}
+            return httpx2.Response(201, json=self._app_json())
+        if path == f"/v1/sites/{SITE}/chunks/check":
+            return httpx2.Response(
+                200, json={"missing": [h for h in body["hashes"] if h not in self.chunks]}
+            )
+        if path == f"/v1/sites/{SITE}/chunks/upload-urls":
+            urls = [
+                {
+                    "hash": c["hash"],
+                    "url": f"http://blob.test/put/{c['hash']}",
+                    "method": "PUT",
+                    "headers": {},
+                    "expires_at": TS,
+                }
+                for c in body["chunks"]
+                if c["hash"] not in self.chunks
+            ]
+            return httpx2.Response(200, json={"urls": urls})
+        if path.startswith("/put/"):
+            digest = path.rsplit("/", 1)[1]
+            if self.expire_first_upload:
+                self.expire_first_upload = False
+                return _problem(403, "url_expired")
+            if self.fail_upload_after is not None and len(self.uploads) >= self.fail_upload_after:
+                return _problem(400, "bad_request")
+            assert "authorization" not in request.headers
+            assert hashlib.sha256(request.content).hexdigest() == digest
+            self.chunks[digest] = request.content
+            self.uploads.append(digest)
+            return httpx2.Response(201)
+        if path == f"/v1/sites/{SITE}/chunks/commit":
+            return httpx2.Response(200, json={"committed": [c["hash"] for c in body["chunks"]]})
+        if path == f"/v1/apps/{APP}/versions" and method == "POST":
+            assert self.app is not None
+            if self.stale_once:
+                self.stale_once = False
+                self.publish_elsewhere()
+            if body["expected_current"] != self.app["current"]:
+                return _problem(412, "version_stale", current_version_id=self.app["current"])
+            manifest = Manifest.model_validate(body["manifest"])
+            lacking = sorted(manifest.chunk_hashes() - set(self.chunks))
+            if lacking:
+                return _problem(422, "chunk_missing", missing=lacking)
+            return httpx2.Response(201, json=self._new_version(manifest, body["description"]))
+        if path == f"/v1/apps/{APP}/versions/current":
+            assert self.app is not None
+            current = next(v for v in self.versions if v["id"] == self.app["current"])
+            return httpx2.Response(200, json=current)
+        raise AssertionError(f"unexpected {method} {path}")
+
+
+@pytest.fixture
+def yard() -> FakeYard:
+    return FakeYard()
+
+
+@pytest.fixture
+def client(yard: FakeYard) -> fleetyard.Client:
+    c = fleetyard.Client(
+        "fy_test_x",
+        base_url="http://yard.test",
+        transport=httpx2.MockTransport(yard),
+        retry=fleetyard.RetryPolicy(max_attempts=2, base_delay=0.0, jitter=False),
+    )
+    c._sleep = lambda s: None
+    return c
+
+
+def _make_tree(root: Path) -> None:
+    rng = random.Random(3)
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "big.bin").write_bytes(rng.randbytes(6 * 1024 * 1024))
+    for i in range(10):
+        (root / f"small{i}.txt").write_text(f"file {i}\n")
+    (root / "empty").write_bytes(b"")
+
+
+def test_first_push_creates_the_app_and_uploads_every_chunk(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    _make_tree(tmp_path)
+    events: list[PushProgress] = []
+    result = client.apps.push(
+        tmp_path, APP, PushOptions(site_id=SITE, description="one", on_progress=events.append)
+    )
+    assert result.number == 1
+    assert result.created
+    assert result.stats.files == 12
+    assert result.stats.chunks_uploaded == result.stats.chunks_total == len(yard.uploads)
+    assert result.stats.bytes_uploaded == sum(len(v) for v in yard.chunks.values())
+    assert result.stats.chunks_reused == 0
+    assert yard.versions[0]["description"] == "one"
+    phases = [e.phase for e in events]
+    assert phases[0] == "discover"
+    assert phases[-1] == "publish"
+    assert {"hash", "check-missing", "upload"} <= set(phases)
+    assert events[-1].chunks_uploaded == result.stats.chunks_uploaded
+
+
+def test_second_push_uploads_only_changed_chunks(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    _make_tree(tmp_path)
+    client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
+    first = len(yard.uploads)
+    (tmp_path / "small3.txt").write_text("changed\n")
+    result = client.apps.push(tmp_path, APP)
+    assert result.number == 2
+    assert len(yard.uploads) == first + 1
+    assert result.stats.chunks_uploaded == 1
+    assert result.stats.chunks_reused == result.stats.chunks_total - 1
+    # The same tree again: nothing uploaded, no new version... (the fake makes one; the
+    # real server answers 200 with the current version, checked against the app.)
+
+
+def test_an_interrupted_push_resumes_without_sending_a_chunk_twice(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    _make_tree(tmp_path)
+    yard.fail_upload_after = 3
+    with pytest.raises(fleetyard.BadRequestError):
+        client.apps.push(tmp_path, APP, PushOptions(site_id=SITE, concurrency=1))
+    assert yard.versions == []
+    assert len(yard.uploads) == 3
+    yard.fail_upload_after = None
+    result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
+    assert len(yard.uploads) == len(set(yard.uploads)) == result.stats.chunks_total
+    assert result.stats.chunks_uploaded == result.stats.chunks_total - 3
+
+
+def test_dry_run_changes_nothing_and_reports_the_diff(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    _make_tree(tmp_path)
+    client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
+    (tmp_path / "small1.txt").write_text("other\n")
+    (tmp_path / "added.txt").write_text("added\n")
+    before = (len(yard.uploads), len(yard.versions))
+    marker = len(yard.requests)
+    result = client.apps.push(tmp_path, APP, PushOptions(dry_run=True))
+    assert (len(yard.uploads), len(yard.versions)) == before
+    assert result.dry_run
+    assert result.number is None
+    assert not result.created
+    assert result.stats.chunks_missing == 2
+    assert result.stats.chunks_uploaded == 0
+    assert result.diff is not None
+    assert [e.path for e in result.diff.added] == ["added.txt"]
+    assert [c.path for c in result.diff.changed] == ["small1.txt"]
+    assert result.version_id == version_id_for(APP, result.manifest_sha256)
+    dry_requests = yard.requests[marker:]
+    assert [m for m, _ in dry_requests] == ["GET", "POST", "GET"]
+    assert dry_requests[1][1].endswith("/chunks/check")
+
+
+def test_publish_retries_on_version_stale_with_the_reported_current(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    _make_tree(tmp_path)
+    client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
+    (tmp_path / "small0.txt").write_text("again\n")
+    yard.stale_once = True
+    result = client.apps.push(tmp_path, APP)
+    assert result.number == 3  # v2 was published by someone else meanwhile
+    publishes = [r for r in yard.requests if r == ("POST", f"/v1/apps/{APP}/versions")]
+    assert len(publishes) == 3
+
+
+def test_an_expired_upload_url_is_requested_again(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    (tmp_path / "one.txt").write_text("one\n")
+    yard.expire_first_upload = True
+    result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
+    assert result.stats.chunks_uploaded == 1
+    url_requests = [p for m, p in yard.requests if p.endswith("/upload-urls")]
+    assert len(url_requests) == 2
+
+
+def test_a_missing_app_without_site_id_is_not_found(
+    client: fleetyard.Client, tmp_path: Path
+) -> None:
+    with pytest.raises(fleetyard.NotFoundError):
+        client.apps.push(tmp_path, APP)
+
+
+@pytest.mark.anyio
+async def test_async_push_with_an_async_callback(yard: FakeYard, tmp_path: Path) -> None:
+    _make_tree(tmp_path)
+    seen: list[str] = []
+
+    async def on_progress(progress: PushProgress) -> None:
+        seen.append(progress.phase)
+
+    async with fleetyard.AsyncClient(
+        "fy_test_x", base_url="http://yard.test", transport=httpx2.MockTransport(yard)
+    ) as client:
+        result = await client.apps.push(
+            tmp_path, APP, PushOptions(site_id=SITE, on_progress=on_progress)
+        )
+        assert result.number == 1
+        assert result.stats.chunks_uploaded == len(yard.uploads)
+        (tmp_path / "small2.txt").write_text("x\n")
+        again = await client.apps.push(tmp_path, APP, PushOptions(dry_run=True))
+    assert again.stats.chunks_missing == 1
+    assert seen[0] == "discover"
+    assert "upload" in seen
+    assert seen[-1] == "publish"
+
+
+def test_sync_client_accepts_an_async_callback(client: fleetyard.Client, tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a")
+    seen: list[str] = []
+
+    async def on_progress(progress: PushProgress) -> None:
+        seen.append(progress.phase)
+
+    client.apps.push(tmp_path, APP, PushOptions(site_id=SITE, on_progress=on_progress))
+    assert seen[0] == "discover"
+    assert seen[-1] == "publish"

@@ -1,0 +1,73 @@
+"""``client.apps.push`` and ``client.versions`` against the real app in-process."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleetyard import Client, PushOptions
+from tests.conftest import ADMIN_KEY
+from tests.support.asgi import PortalASGITransport
+
+BASE = "http://fleetyard.test"
+APP = "app_pushdemo"
+
+
+@pytest.fixture
+def admin(app_transport: PortalASGITransport) -> Iterator[Client]:
+    with Client(api_key=ADMIN_KEY, base_url=BASE, transport=app_transport) as client:
+        yield client
+
+
+def _tree(root: Path) -> None:
+    rng = random.Random(5)
+    (root / "lib").mkdir()
+    (root / "lib" / "big.bin").write_bytes(rng.randbytes(3 * 1024 * 1024))
+    for i in range(5):
+        (root / f"f{i}.txt").write_text(f"file {i}\n")
+    (root / "lib" / "link").symlink_to("big.bin")
+
+
+def test_push_twice_dry_run_and_versions(admin: Client, tmp_path: Path) -> None:
+    # Not tmp_path itself: the server's SQLite database lives there and changes mid-push.
+    tmp_path = tmp_path / "dist"
+    tmp_path.mkdir()
+    site = admin.sites.create("Depot")
+    _tree(tmp_path)
+    first = admin.apps.push(
+        tmp_path, APP, PushOptions(site_id=site.id, description="one", concurrency=1)
+    )
+    assert first.number == 1
+    assert first.created
+    assert first.stats.chunks_uploaded == first.stats.chunks_total
+    assert admin.apps.get(APP).current_version is not None
+
+    (tmp_path / "f2.txt").write_text("changed\n")
+    dry = admin.apps.push(tmp_path, APP, PushOptions(dry_run=True))
+    assert dry.stats.chunks_missing == 1
+    assert dry.diff is not None
+    assert [c.path for c in dry.diff.changed] == ["f2.txt"]
+    assert [v.number for v in admin.versions.list(APP)] == [1]
+
+    second = admin.apps.push(tmp_path, APP, PushOptions(description="two"))
+    assert second.number == 2
+    assert second.stats.chunks_uploaded == 1
+    assert second.version_id == dry.version_id
+
+    same = admin.apps.push(tmp_path, APP)
+    assert not same.created
+    assert same.number == 2
+    assert same.stats.chunks_uploaded == 0
+
+    diff = admin.versions.diff(APP, "current", against="previous")
+    assert [c.path for c in diff.changed] == ["f2.txt"]
+    paths = [e.path for e in admin.versions.files(APP, "v2")]
+    assert paths == sorted(paths, key=lambda p: p.encode())
+    assert "lib/link" in paths
+    assert admin.versions.get(APP, 2).manifest is not None
+    rolled = admin.apps.rollback(APP, to="v1")
+    assert rolled.current_version is not None
+    assert rolled.current_version.number == 1

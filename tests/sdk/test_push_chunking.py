@@ -1,0 +1,167 @@
+"""The push's local half: walking a tree, content-defined chunking, manifests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from fleetyard.protocol.software import canonical_manifest_json, manifest_sha256
+from fleetyard.sdk._push import chunker as chunker_module
+from fleetyard.sdk._push.chunker import (
+    MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
+    chunk_file,
+    read_chunk,
+)
+from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
+from fleetyard.sdk._push.walk import walk_tree
+
+
+def _random(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """~20 MB of deterministic random data, and the same with 1 byte inserted at 1,000."""
+    base = tmp_path_factory.mktemp("big")
+    data = _random(20 * 1024 * 1024, seed=7)
+    original, edited = base / "original.bin", base / "edited.bin"
+    original.write_bytes(data)
+    edited.write_bytes(data[:1000] + b"\x00" + data[1000:])
+    return original, edited
+
+
+def test_chunks_cover_the_file_with_sizes_in_bounds(big: tuple[Path, Path]) -> None:
+    original, _ = big
+    chunks = chunk_file(original)
+    data = original.read_bytes()
+    assert sum(c.size for c in chunks) == len(data)
+    assert [c.offset for c in chunks] == [
+        sum(c.size for c in chunks[:i]) for i in range(len(chunks))
+    ]
+    assert all(MIN_CHUNK_SIZE <= c.size <= MAX_CHUNK_SIZE for c in chunks[:-1])
+    assert 8 <= len(chunks) <= 40  # about 1 MiB on average
+    for c in chunks:
+        assert c.hash == hashlib.sha256(data[c.offset : c.offset + c.size]).hexdigest()
+        assert c.hash == c.hash.lower()
+        assert len(c.hash) == 64
+
+
+def test_an_insertion_near_the_start_changes_only_the_first_chunks(
+    big: tuple[Path, Path],
+) -> None:
+    original, edited = big
+    before = [c.hash for c in chunk_file(original)]
+    after = [c.hash for c in chunk_file(edited)]
+    changed = [h for h in after if h not in set(before)]
+    assert len(changed) <= 2
+    assert after[len(changed) :] == before[-(len(after) - len(changed)) :]
+    assert set(after[2:]) <= set(before)
+
+
+def test_chunking_reads_in_blocks_never_the_whole_file(
+    big: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, _ = big
+    reads: list[int] = []
+    real_open = open
+
+    class Spy:
+        def __init__(self, raw: object) -> None:
+            self.raw = raw
+
+        def __enter__(self) -> Spy:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.raw.close()  # type: ignore[attr-defined]
+
+        def readinto(self, buffer: memoryview) -> int:
+            reads.append(len(buffer))
+            return self.raw.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
+
+    monkeypatch.setattr(
+        chunker_module, "open", lambda *a, **k: Spy(real_open(*a, **k)), raising=False
+    )
+    chunks = chunk_file(original)
+    assert sum(c.size for c in chunks) == original.stat().st_size
+    assert len(reads) > 2
+    assert max(reads) <= 2 * MAX_CHUNK_SIZE < original.stat().st_size
+
+
+def test_empty_file_has_no_chunks_and_read_chunk_reads_back(tmp_path: Path) -> None:
+    empty = tmp_path / "e"
+    empty.write_bytes(b"")
+    assert chunk_file(empty) == []
+    data = tmp_path / "d"
+    data.write_bytes(b"hello world")
+    [only] = chunk_file(data)
+    assert read_chunk(data, only.offset, only.size) == b"hello world"
+    with pytest.raises(OSError, match="changed"):
+        read_chunk(data, 5, 100)
+
+
+def _tree(root: Path) -> None:
+    (root / "b").mkdir()
+    (root / "b" / "z.txt").write_text("z")
+    (root / "a.txt").write_text("a")
+    (root / "b" / "link").symlink_to("z.txt")
+    (root / "out").symlink_to("../elsewhere")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref")
+    (root / "cache").mkdir()
+    (root / "cache" / "x.pyc").write_text("x")
+    (root / "skip.log").write_text("x")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "run.sh", 0o755)  # noqa: S103 - an executable in the tree
+
+
+def test_walk_is_sorted_skips_git_globs_and_outside_links(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    walk = walk_tree(tmp_path, ignore=["*.log", "cache"])
+    assert [(e.path, e.type) for e in walk.entries] == [
+        ("a.txt", "file"),
+        ("b", "dir"),
+        ("b/link", "symlink"),
+        ("b/z.txt", "file"),
+        ("run.sh", "file"),
+    ]
+    assert walk.skipped == ["out: symbolic link to '../elsewhere' leaves the tree"]
+    assert {e.path: e.mode for e in walk.entries}["run.sh"] == 0o755
+    with pytest.raises(TypeError):
+        walk_tree(tmp_path, ignore="*.log")
+
+
+def test_manifest_is_deterministic_and_diffs_locally(tmp_path: Path) -> None:
+    _tree(tmp_path)
+
+    def manifest_of() -> tuple[str, str]:
+        walk = walk_tree(tmp_path)
+        chunks = {f.path: chunk_file(f.source) for f in walk.files if f.source}
+        m = build_manifest(walk.entries, chunks, [])
+        return canonical_manifest_json(m), manifest_sha256(m)
+
+    first, second = manifest_of(), manifest_of()
+    assert first == second
+    assert '"path":"b/link","target":"z.txt","type":"symlink"' in first[0]
+
+    walk = walk_tree(tmp_path)
+    old = build_manifest(
+        walk.entries, {f.path: chunk_file(f.source) for f in walk.files if f.source}, []
+    )
+    (tmp_path / "a.txt").write_text("changed")
+    (tmp_path / "new.txt").write_text("new")
+    (tmp_path / "run.sh").unlink()
+    walk = walk_tree(tmp_path)
+    new = build_manifest(
+        walk.entries, {f.path: chunk_file(f.source) for f in walk.files if f.source}, []
+    )
+    diff = diff_manifests(old, new, from_version="ver_a", to_version="ver_b")
+    assert [e.path for e in diff.added] == ["new.txt"]
+    assert [e.path for e in diff.removed] == ["run.sh"]
+    assert [(c.path, c.old_size, c.new_size) for c in diff.changed] == [("a.txt", 1, 7)]

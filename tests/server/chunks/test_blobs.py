@@ -1,0 +1,131 @@
+"""The filesystem blob store and the signed links, without a server."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fleetyard.server.services.chunks import signing
+from fleetyard.server.services.errors import ServiceError
+from fleetyard.server.storage.blobs import (
+    BlobMismatchError,
+    BlobNotFoundError,
+    FileBlobStore,
+    create_blob_store,
+)
+
+pytestmark = pytest.mark.anyio
+
+DATA = b"hello chunk"
+HASH = hashlib.sha256(DATA).hexdigest()
+
+
+async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def test_a_verified_chunk_lands_in_its_shard(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    await store.put_verified(HASH, len(DATA), pieces(b"hello ", b"chunk"))
+    path = tmp_path / "blobs" / HASH[:2] / HASH[2:4] / HASH
+    assert files(tmp_path / "blobs") == [path]
+    assert await store.get(HASH) == DATA
+    assert await store.exists(HASH)
+    assert b"".join([p async for p in store.open(HASH)]) == DATA
+    # Storing it again is harmless (same bytes under the same name).
+    await store.put_verified(HASH, len(DATA), DATA)
+    await store.delete(HASH)
+    await store.delete(HASH)
+    assert not await store.exists(HASH)
+    with pytest.raises(BlobNotFoundError):
+        await store.get(HASH)
+
+
+@pytest.mark.parametrize(
+    ("size", "data"),
+    [
+        (len(DATA), b"hello chunK"),  # other bytes, same size
+        (len(DATA), DATA + b"!"),  # more bytes than announced
+        (len(DATA) + 1, DATA),  # fewer
+    ],
+)
+async def test_a_mismatch_leaves_nothing(tmp_path: Path, size: int, data: bytes) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    with pytest.raises(BlobMismatchError):
+        await store.put_verified(HASH, size, pieces(data[:3], data[3:]))
+    with pytest.raises(BlobMismatchError):
+        await store.put_verified(HASH, size, data)
+    assert files(tmp_path) == []
+    assert not await store.exists(HASH)
+
+
+async def test_a_failed_write_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+
+    def broken(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        await store.put_verified(HASH, len(DATA), DATA)
+    assert files(tmp_path) == []
+
+
+def test_the_store_is_chosen_by_url(tmp_path: Path) -> None:
+    default = create_blob_store(None, tmp_path)
+    assert isinstance(default, FileBlobStore)
+    assert default.root == tmp_path / "blobs"
+    explicit = create_blob_store(f"file://{tmp_path}/elsewhere", tmp_path)
+    assert isinstance(explicit, FileBlobStore)
+    assert explicit.root == tmp_path / "elsewhere"
+    with pytest.raises(ValueError, match="unsupported"):
+        create_blob_store("ftp://x", tmp_path)
+
+
+def test_a_good_link_verifies_and_a_changed_one_does_not() -> None:
+    exp = int(time.time()) + 60
+    sig = signing.signature("k" * 32, method="PUT", hash=HASH, site_id="site_1", size=3, exp=exp)
+    signing.verify("k" * 32, method="PUT", hash=HASH, site_id="site_1", size=3, exp=exp, sig=sig)
+    changes = [
+        {"method": "GET"},
+        {"site_id": "site_2"},
+        {"size": 4},
+        {"exp": exp + 1},
+        {"sig": sig[:-1] + ("0" if sig[-1] != "0" else "1")},
+    ]
+    for change in changes:
+        given = {
+            "method": "PUT",
+            "hash": HASH,
+            "site_id": "site_1",
+            "size": 3,
+            "exp": exp,
+            "sig": sig,
+        } | change
+        with pytest.raises(ServiceError) as caught:
+            signing.verify("k" * 32, **given)  # type: ignore[arg-type]
+        assert caught.value.code == "signature_invalid", change
+    with pytest.raises(ServiceError) as caught:
+        signing.verify(
+            "x" * 32, method="PUT", hash=HASH, site_id="site_1", size=3, exp=exp, sig=sig
+        )
+    assert caught.value.code == "signature_invalid"
+
+
+def test_an_expired_link_is_refused() -> None:
+    exp = int(time.time()) - 1
+    sig = signing.signature("k" * 32, method="GET", hash=HASH, site_id="s", size=None, exp=exp)
+    with pytest.raises(ServiceError) as caught:
+        signing.verify("k" * 32, method="GET", hash=HASH, site_id="s", size=None, exp=exp, sig=sig)
+    assert (caught.value.status, caught.value.code) == (403, "url_expired")

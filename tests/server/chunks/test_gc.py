@@ -1,0 +1,118 @@
+"""The ``chunks.gc`` job: after the grace period, chunks no version references leave
+their site, and blobs no site holds are deleted. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import anyio
+import httpx2
+import sqlalchemy as sa
+
+from fleetyard.server.jobs import JobContext
+from fleetyard.server.services.chunks import gc
+from fleetyard.server.services.chunks.uploads import Chunks
+from fleetyard.server.services.clock import now_ms
+from fleetyard.server.settings import Settings
+from fleetyard.server.storage.blobs import create_blob_store
+from fleetyard.server.storage.database import Database
+from fleetyard.server.storage.device_tables import jobs
+from fleetyard.server.storage.repositories import jobs as jobs_repo
+from fleetyard.server.storage.software_tables import chunks, site_chunks, versions
+from tests.server.chunks.helpers import add_version, blob_files, rows, upload
+from tests.server.conftest import ClientFor
+from tests.server.helpers import execute, make_site, ok
+
+HOUR_MS = 3_600_000
+
+
+def collect(settings: Settings, *, hours_later: float) -> gc.GcResult:
+    async def run() -> gc.GcResult:
+        database = Database(settings.resolved_database_url)
+        try:
+            ctx = Chunks(
+                database, create_blob_store(settings.blob_url, settings.data_dir), settings
+            )
+            return await gc.collect(ctx, now=now_ms() + int(hours_later * HOUR_MS))
+        finally:
+            await database.dispose()
+
+    return anyio.run(run)
+
+
+def test_gc_deletes_unreferenced_chunks_after_the_grace_period(
+    http: httpx2.Client, client_for: ClientFor, settings: Settings, database_url: str
+) -> None:
+    assert settings.chunk_gc_grace_seconds == 86_400
+    site = make_site(http, "plant")["id"]
+    other = make_site(http, "other")["id"]
+    anonymous = client_for(None)
+    used = upload(http, anonymous, site, b"in a version")
+    loose = upload(http, anonymous, site, b"never published")
+    shared = upload(http, anonymous, site, b"shared with another site")
+    upload(http, anonymous, other, b"shared with another site")
+    add_version(database_url, site, "app_gc1", "ver_gc1", [used])
+    add_version(database_url, other, "app_gc2", "ver_gc2", [shared])
+    assert len(blob_files(settings.data_dir)) == 3
+    before = ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"]
+
+    # Within the grace period nothing goes.
+    result = collect(settings, hours_later=23)
+    assert (result.site_chunks_removed, result.blobs_deleted) == (0, 0)
+    assert len(blob_files(settings.data_dir)) == 3
+
+    result = collect(settings, hours_later=25)
+    assert (result.site_chunks_removed, result.blobs_deleted) == (2, 1)
+    left = {(r.site_id, r.hash) for r in rows(database_url, sa.select(site_chunks))}
+    assert left == {(site, used), (other, shared)}
+    assert {r.hash for r in rows(database_url, sa.select(chunks.c.hash))} == {used, shared}
+    assert sorted(p.name for p in blob_files(settings.data_dir)) == sorted([used, shared])
+    after = ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"]
+    assert before - after == len(b"never published") + len(b"shared with another site")
+    assert ok(http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [loose, used]})) == {
+        "missing": [loose]
+    }
+
+    # A deleted version's chunks get their grace period from when GC notices.
+    execute(database_url, sa.delete(versions).where(versions.c.id == "ver_gc1"))
+    result = collect(settings, hours_later=25)
+    assert result.marked == 1
+    assert result.site_chunks_removed == 0
+    assert used in {p.name for p in blob_files(settings.data_dir)}
+    result = collect(settings, hours_later=50)
+    assert (result.site_chunks_removed, result.blobs_deleted) == (1, 1)
+    assert [p.name for p in blob_files(settings.data_dir)] == [shared]
+    assert ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"] == 0
+    # Running it again finds nothing to do.
+    assert collect(settings, hours_later=50) == gc.GcResult(0, 0, 0)
+
+
+def test_the_gc_job_is_scheduled_once_per_slot(settings: Settings, database_url: str) -> None:
+    async def run() -> list[str]:
+        database = Database(settings.resolved_database_url)
+        try:
+            await database.migrate()
+            ctx = Chunks(database, create_blob_store(None, settings.data_dir), settings)
+            await gc.schedule_next(ctx)
+            await gc.schedule_next(ctx)
+            handler = gc.job_handlers(ctx)[gc.GC]
+            async with database.connect() as conn:
+                (job,) = list(
+                    (await conn.execute(sa.select(jobs).where(jobs.c.kind == gc.GC))).all()
+                )
+                record = await jobs_repo.get(conn, job.id)
+            assert record is not None
+            await handler(JobContext(record.id, gc.GC, None, 1, 3, record.run_at), {})
+            async with database.connect() as conn:
+                found = (
+                    await conn.execute(
+                        sa.select(jobs.c.id, jobs.c.run_at).where(jobs.c.kind == gc.GC)
+                    )
+                ).all()
+            return [f"{r.id}:{r.run_at}" for r in found]
+        finally:
+            await database.dispose()
+
+    found = anyio.run(run)
+    # The first run and the one it enqueued, one interval later.
+    assert len(found) == 2
+    times = sorted(int(f.split(":")[1]) for f in found)
+    assert times[1] - times[0] == int(settings.chunk_gc_interval_seconds * 1000)
