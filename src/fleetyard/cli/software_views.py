@@ -69,9 +69,7 @@ def versions_table(versions: Sequence[Version]) -> TableView:
         )
         for v in versions
     ]
-    return TableView(
-        ("VERSION", "FILES", "SIZE", "CREATED", "DESCRIPTION"), rows, "No versions."
-    )
+    return TableView(("VERSION", "FILES", "SIZE", "CREATED", "DESCRIPTION"), rows, "No versions.")
 
 
 def version_record(version: Version) -> RecordView:
