@@ -31,6 +31,7 @@ from fleetyard.sdk.resources import (
     presence,
     publishing,
     quotas,
+    rollouts,
     schedules,
     service_clients,
     sites,
@@ -61,6 +62,7 @@ RESOURCE_MODULES = [
     presence,
     publishing,
     quotas,
+    rollouts,
     schedules,
     service_clients,
     sites,
@@ -169,6 +171,10 @@ def test_pairs_cover_every_resource_method() -> None:
         "DeviceEventSubscription.close",
         "Agents.dispatch_command",
         "Agents.wait_command",
+        "Apps.deploy",
+        "RolloutHandle.wait",
+        "Rollouts.list_for_agent",
+        "ClientWithRawResponse.rollouts",
     ):
         assert expected in names
 

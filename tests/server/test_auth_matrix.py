@@ -124,6 +124,7 @@ def test_every_v1_route_enforces_authentication_and_scopes(
         ("POST", "/v1/sites/{site_id}/chunks/download-urls"): {"hashes": []},
         ("POST", "/v1/sites/{site_id}/chunks/mount"): {"hashes": [], "from_app_id": "app_x"},
         ("PATCH", "/v1/sites/{site_id}/quota"): {"limit_bytes": 1},
+        ("POST", "/v1/agents/{agent_id}/deployments/{rollout_id}/download-urls"): {"hashes": []},
     }
     # Required query parameters, so that another organisation is refused for the ids.
     queries: dict[tuple[str, str], dict[str, str]] = {

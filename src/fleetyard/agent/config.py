@@ -38,6 +38,7 @@ __all__ = [
     "AgentConfig",
     "ConfigProblem",
     "ConnectionConfig",
+    "DeploymentsConfig",
     "HandlerConfig",
     "LocalAPIConfig",
     "MachineCommandsConfig",
@@ -140,6 +141,19 @@ class MachineCommandsConfig(_Section):
     """stdout and stderr are each cut to this many bytes."""
 
 
+class DeploymentsConfig(_Section):
+    """``[deployments]``: app versions the server rolls out to this machine."""
+
+    enabled: bool = True
+    """Off: every ``deploy.start`` is answered ``failed`` (``deployments_disabled``)."""
+    apps_dir: Path | None = None
+    """Where apps live (``<apps_dir>/<app_id>/current``…). Default ``<data_dir>/apps``."""
+    health_timeout_seconds: float = Field(default=60.0, gt=0)
+    """A health command running longer fails the deployment (and switches back)."""
+    download_concurrency: int = Field(default=4, ge=1, le=64)
+    """Chunks fetched at once."""
+
+
 class AgentConfig(_Section):
     """A whole ``agent.toml``."""
 
@@ -153,6 +167,11 @@ class AgentConfig(_Section):
     """A device command running longer fails with ``timeout``."""
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     machine_commands: MachineCommandsConfig = Field(default_factory=MachineCommandsConfig)
+    deployments: DeploymentsConfig = Field(default_factory=DeploymentsConfig)
+
+    def apps_dir(self) -> Path:
+        """``[deployments].apps_dir``, else ``<data_dir>/apps``."""
+        return (self.deployments.apps_dir or self.data_dir / "apps").expanduser()
 
     def server_url(self) -> str | None:
         """The configured URL, else ``FLEETYARD_URL``."""
@@ -209,4 +228,5 @@ def _relative_to(config: AgentConfig, base: Path) -> AgentConfig:
     config.data_dir = fix(config.data_dir) or config.data_dir
     config.server.token_file = fix(config.server.token_file)
     config.simulator.setup = fix(config.simulator.setup)
+    config.deployments.apps_dir = fix(config.deployments.apps_dir)
     return config

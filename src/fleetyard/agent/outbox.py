@@ -11,9 +11,10 @@ disk when it returns) with two tables:
   restart everything left is sent again, in order, with the same
   ``client_message_id`` (the server deduplicates messages and re-acknowledges
   updates it already applied), so nothing is lost and nothing doubles.
-- ``work``: executions and machine commands this agent has seen, so a
-  ``execution.start`` sent again after a reconnect (or a restart) is not run
-  twice, and work cut short by a crash can be reported failed on restart.
+- ``work``: executions, machine commands and deployments this agent has seen,
+  so a ``execution.start`` (``deploy.start``…) sent again after a reconnect (or a
+  restart) is not run twice, and work cut short by a crash can be reported failed
+  (or resumed) on restart; ``detail`` keeps a final error text.
 
 Thread-safe (one connection behind a lock): the local API writes from the
 event loop's worker threads while the session reads.
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS work (
     id TEXT NOT NULL,
     state TEXT NOT NULL,
     updated_ms INTEGER NOT NULL,
+    detail TEXT,
     PRIMARY KEY (kind, id)
 );
 """
@@ -95,6 +97,9 @@ class Outbox:
         # FULL: a commit that returned survives power loss, not only a process crash.
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(work)")}
+        if "detail" not in columns:  # an outbox made by an agent before deployments
+            db.execute("ALTER TABLE work ADD COLUMN detail TEXT")
         return cls(db, path)
 
     def close(self) -> None:
@@ -147,9 +152,15 @@ class Outbox:
             )
         return ids
 
-    def add_frame(self, frame: dict[str, Any], *, work: tuple[str, str, str] | None = None) -> int:
+    def add_frame(
+        self,
+        frame: dict[str, Any],
+        *,
+        work: tuple[str, str, str] | None = None,
+        detail: str | None = None,
+    ) -> int:
         """Store one frame (without ``ref``); ``work=(kind, id, state)`` records the work
-        state in the same commit. Returns the row id."""
+        state (with an optional ``detail`` text) in the same commit. Returns the row id."""
         body = json.dumps(frame, separators=(",", ":"))
         with self._lock, self._transaction():
             cursor = self._db.execute(
@@ -157,7 +168,7 @@ class Outbox:
                 (body, _now_ms()),
             )
             if work is not None:
-                self._set_work(*work)
+                self._set_work(*work, detail=detail)
         return int(cursor.lastrowid or 0)
 
     def delete(self, ids: Iterable[int]) -> None:
@@ -206,9 +217,17 @@ class Outbox:
             ).fetchone()
         return None if found is None else str(found[0])
 
-    def set_work(self, kind: str, work_id: str, state: str) -> None:
+    def set_work(self, kind: str, work_id: str, state: str, detail: str | None = None) -> None:
         with self._lock, self._transaction():
-            self._set_work(kind, work_id, state)
+            self._set_work(kind, work_id, state, detail=detail)
+
+    def work_record(self, kind: str, work_id: str) -> tuple[str, str | None] | None:
+        """``(state, detail)`` of one piece of work, or ``None`` if never seen."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT state, detail FROM work WHERE kind = ? AND id = ?", (kind, work_id)
+            ).fetchone()
+        return None if found is None else (str(found[0]), found[1])
 
     def unfinished_work(self, kind: str) -> list[str]:
         """Ids of ``kind`` work marked ``running`` (cut short when the agent last stopped)."""
@@ -219,12 +238,12 @@ class Outbox:
             ).fetchall()
         return [str(row[0]) for row in found]
 
-    def _set_work(self, kind: str, work_id: str, state: str) -> None:
+    def _set_work(self, kind: str, work_id: str, state: str, *, detail: str | None = None) -> None:
         self._db.execute(
-            "INSERT INTO work (kind, id, state, updated_ms) VALUES (?, ?, ?, ?)"
+            "INSERT INTO work (kind, id, state, updated_ms, detail) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state,"
-            " updated_ms = excluded.updated_ms",
-            (kind, work_id, state, _now_ms()),
+            " updated_ms = excluded.updated_ms, detail = excluded.detail",
+            (kind, work_id, state, _now_ms(), detail),
         )
         if state != "running":
             self._db.execute(

@@ -10,8 +10,12 @@ this module only moves bytes and time:
   is stored or acknowledged);
 - on a lost connection wait with exponential backoff and jitter, then again;
   a credential the server refuses (401/403) ends the run;
+- ``deploy.start``/``deploy.cancel`` go to the
+  :class:`~fleetyard.agent.deployer.Deployer` (chunks fetched through the
+  client with the agent's credential);
 - :meth:`AgentRunner.stop` (SIGTERM, Ctrl-C): stop the local API, cancel
-  running executions, wait up to ``flush_timeout_seconds`` for the outbox to
+  running executions (deployments stop unreported and run again next time),
+  wait up to ``flush_timeout_seconds`` for the outbox to
   drain when connected, close. What is left stays on disk for next time.
 
 Example::
@@ -25,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fleetyard._version import __version__
 from fleetyard.agent.config import AgentConfig
+from fleetyard.agent.deployer import ChunkSource, Deployer, ServerChunkSource
 from fleetyard.agent.executor import Executor
 from fleetyard.agent.handlers import Dispatcher
 from fleetyard.agent.local_api import LocalAPI
@@ -40,17 +45,19 @@ from fleetyard.agent.session import (
     Acknowledged,
     Action,
     AgentSession,
+    CancelDeployment,
     CancelExecution,
     Close,
     Log,
     Rejected,
     RunCommand,
     Send,
+    StartDeployment,
     StartExecution,
     Welcomed,
 )
 from fleetyard.agent.simulator import Simulator
-from fleetyard.protocol.agent_session import SESSION_PATH
+from fleetyard.protocol.agent_session import SESSION_PATH, Deployment
 from fleetyard.protocol.common import format_timestamp
 from fleetyard.protocol.devices import DeviceState
 from fleetyard.protocol.executions import AgentCommand
@@ -119,6 +126,14 @@ class AgentRunner:
         )
         self.executor = Executor(self.dispatcher, self._emit, self.outbox)
         self.machine = MachineCommands(config.machine_commands)
+        self.deployer = Deployer(
+            config.apps_dir(),
+            self.outbox,
+            self._chunk_source,
+            health_timeout_seconds=config.deployments.health_timeout_seconds,
+            download_concurrency=config.deployments.download_concurrency,
+            on_stored=self._wake,
+        )
         self.local_api: LocalAPI | None = None
         if config.local_api.enabled:
             self.local_api = LocalAPI(
@@ -147,6 +162,8 @@ class AgentRunner:
         try:
             self.executor.recover()
             self._recover_commands()
+            for done in await asyncio.to_thread(self.deployer.recover):
+                self._on_event("log", {"message": f"deployments: {done}"})
             if self.local_api is not None:
                 await self.local_api.start()
             self._on_event("started", self.describe())
@@ -198,6 +215,7 @@ class AgentRunner:
         if self.local_api is not None:
             await self.local_api.close()
         await self.executor.stop()
+        await self.deployer.stop()
         deadline = time.monotonic() + self.config.connection.flush_timeout_seconds
         while self.session.ready and self.outbox.count() and time.monotonic() < deadline:
             self._acked.clear()
@@ -327,6 +345,10 @@ class AgentRunner:
                 self.executor.start(action.order)
             elif isinstance(action, CancelExecution):
                 self.executor.cancel(action.execution_id)
+            elif isinstance(action, StartDeployment):
+                self._start_deployment(action.deployment)
+            elif isinstance(action, CancelDeployment):
+                self.deployer.cancel(action.rollout_id)
             elif isinstance(action, RunCommand):
                 self._spawn(self._machine_command(action.command))
             elif isinstance(action, Close):
@@ -359,6 +381,24 @@ class AgentRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._acked.wait(), deadline - time.monotonic())
             await run_after(outcome.after)
+
+    def _start_deployment(self, deployment: Deployment) -> None:
+        if self.config.deployments.enabled:
+            self.deployer.start(deployment)
+            return
+        frame = {
+            "type": "deploy.update",
+            "rollout_id": deployment.rollout_id,
+            "state": "failed",
+            "error": "deployments_disabled: [deployments].enabled is off on this agent",
+        }
+        self._emit(frame, None)
+
+    def _chunk_source(self, deployment: Deployment, hashes: Sequence[str]) -> ChunkSource:
+        agent_id = self.session.agent_id or self.config.server.agent_id or ""
+        return ServerChunkSource(
+            self._client, agent_id=agent_id, rollout_id=deployment.rollout_id, hashes=hashes
+        )
 
     def _recover_commands(self) -> None:
         for command_id in self.outbox.unfinished_work(COMMAND_KIND):

@@ -3,7 +3,8 @@
 No sockets, no disk, no clock of its own: the I/O loop (:mod:`fleetyard.agent.runner`)
 tells it what happened (:meth:`AgentSession.connected`, :meth:`~AgentSession.received`,
 :meth:`~AgentSession.tick`, :meth:`~AgentSession.offer` of outbox rows) and performs the
-actions it answers (:class:`Send`, :class:`Acknowledged`, :class:`StartExecution`…).
+actions it answers (:class:`Send`, :class:`Acknowledged`, :class:`StartExecution`,
+:class:`StartDeployment`…).
 That makes every rule testable with scripted frames::
 
     session = AgentSession(agent_version="0.1.0", commands=["ping"])
@@ -40,6 +41,9 @@ from fleetyard.protocol.agent_session import (
     MAX_PUBLISH_PER_FRAME,
     Ack,
     CommandDispatch,
+    DeployCancel,
+    Deployment,
+    DeployStart,
     ExecutionCancel,
     ExecutionOrder,
     ExecutionStart,
@@ -56,6 +60,7 @@ __all__ = [
     "Acknowledged",
     "Action",
     "AgentSession",
+    "CancelDeployment",
     "CancelExecution",
     "Close",
     "Log",
@@ -63,6 +68,7 @@ __all__ = [
     "RunCommand",
     "Send",
     "SessionPhase",
+    "StartDeployment",
     "StartExecution",
     "Welcomed",
 ]
@@ -109,6 +115,16 @@ class CancelExecution:
 
 
 @dataclass(frozen=True, slots=True)
+class StartDeployment:
+    deployment: Deployment
+
+
+@dataclass(frozen=True, slots=True)
+class CancelDeployment:
+    rollout_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunCommand:
     command: AgentCommand
 
@@ -139,6 +155,8 @@ Action = (
     | Rejected
     | StartExecution
     | CancelExecution
+    | StartDeployment
+    | CancelDeployment
     | RunCommand
     | Welcomed
     | Close
@@ -228,6 +246,10 @@ class AgentSession:
             return [CancelExecution(frame.execution_id)]
         if isinstance(frame, CommandDispatch):
             return [RunCommand(frame.command)]
+        if isinstance(frame, DeployStart):
+            return [StartDeployment(frame.deployment)]
+        if isinstance(frame, DeployCancel):
+            return [CancelDeployment(frame.rollout_id)]
         if isinstance(frame, ServerHeartbeat):
             self._server_heartbeats = True
         return []

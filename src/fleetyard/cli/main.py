@@ -26,6 +26,7 @@ from fleetyard.cli.commands import (
     keys,
     profiles,
     push,
+    rollouts,
     scenes,
     serve,
     sites,
@@ -187,6 +188,8 @@ app.add_typer(apps.app)
 app.command("push")(push.push)
 app.add_typer(push.versions)
 app.command("rollback")(push.rollback)
+app.command("deploy")(rollouts.deploy)
+app.add_typer(rollouts.app)
 
 
 def main() -> None:

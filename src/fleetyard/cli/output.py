@@ -19,7 +19,8 @@ from typing import Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -79,16 +80,9 @@ class Output:
         if not view.rows:
             self.stdout.print(Text(view.empty, style="dim"), soft_wrap=True)
             return
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in view.columns:
-            # An id (or a device URL) split over two lines can't be copied; others may fold.
-            is_id = column == "ID" or column.endswith((" ID", " URL"))
-            table.add_column(column, overflow="fold", no_wrap=is_id)
-        for row in view.rows:
-            table.add_row(*(Text(cell) for cell in row))
         # rich pads the last column; trailing blanks only get in the way of grep and diff.
         with self.stdout.capture() as captured:
-            self.stdout.print(table)
+            self.stdout.print(_table(view))
         lines = captured.get().splitlines()
         self.stdout.file.write("".join(line.rstrip() + "\n" for line in lines))
         self.stdout.file.flush()
@@ -166,6 +160,15 @@ class Output:
         """How many columns the output has (the terminal's, or ``COLUMNS``)."""
         return self.stdout.width
 
+    def live_table(self) -> LiveTable:
+        """A titled table redrawn in place while a command polls (``yard rollouts watch``).
+
+        On a terminal it is a rich ``Live`` display whose last frame stays on
+        screen; elsewhere (pipes, files) only the last frame is printed, once,
+        when it ends; with ``--json`` nothing (the command prints its result).
+        """
+        return LiveTable(self)
+
     def push_progress(self) -> PushBar:
         """A progress bar on stderr for ``yard push`` (silent with ``--json``)."""
         return PushBar(self.stderr, enabled=not self.json)
@@ -232,6 +235,17 @@ class Output:
         self.stdout.file.flush()
 
 
+def _table(view: TableView) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in view.columns:
+        # An id (or a device URL) split over two lines can't be copied; others may fold.
+        is_id = column == "ID" or column.endswith((" ID", " URL"))
+        table.add_column(column, overflow="fold", no_wrap=is_id)
+    for row in view.rows:
+        table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
 def _panel(view: RecordView) -> Panel:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -239,6 +253,37 @@ def _panel(view: RecordView) -> Panel:
     for label, value in view.fields:
         grid.add_row(Text(label), Text(value))
     return Panel(grid, title=Text(view.title), title_align="left", expand=False)
+
+
+class LiveTable:
+    """:meth:`Output.live_table`: use as a context manager, call :meth:`update` with each
+    new frame (a title line and a table)."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.live: Live | None = None
+        self.last: tuple[str, TableView] | None = None
+
+    def __enter__(self) -> LiveTable:
+        if not self.out.json and self.out.stdout.is_terminal:
+            self.live = Live(console=self.out.stdout, auto_refresh=False, transient=False)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+        elif not self.out.json and self.last is not None:
+            title, view = self.last
+            self.out.stdout.print(Text(title, style="bold"), soft_wrap=True)
+            self.out.table(view, None)
+
+    def update(self, title: str, view: TableView) -> None:
+        """Show this frame now (on a terminal) or keep it for the end (elsewhere)."""
+        self.last = (title, view)
+        if self.live is not None:
+            body = _table(view) if view.rows else Text(view.empty, style="dim")
+            self.live.update(Group(Text(title, style="bold"), body), refresh=True)
 
 
 class PushBar:

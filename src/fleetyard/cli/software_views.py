@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fleetyard.cli.views import NONE, RecordView, TableView, text, when
+from fleetyard.protocol.rollouts import Rollout, RolloutCounts, RolloutState
 from fleetyard.protocol.software import App, FileEntry, Version, VersionDiff
 from fleetyard.sdk._push.models import PushResult
 
@@ -136,4 +137,128 @@ def push_text(result: PushResult, seconds: float | None = None) -> str:
         line += (
             f"\nChanges: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed."
         )
+    return line
+
+
+# -- rollouts --------------------------------------------------------------------
+
+
+def strategy_text(options: Mapping[str, object]) -> str:
+    """How a rollout goes, from its options.
+
+    >>> strategy_text({"strategy": "canary", "canary_percent": 10.0})
+    'canary (10%)'
+    >>> strategy_text({"strategy": "rate", "rate_per_minute": 5}), strategy_text({})
+    ('rate (5/min)', 'all at once')
+    """
+    strategy = options.get("strategy") or "all_at_once"
+    if strategy == "canary":
+        percent, count = options.get("canary_percent"), options.get("canary_count")
+        if isinstance(percent, int | float):
+            return f"canary ({percent:g}%)"
+        machines = count if isinstance(count, int) else 1
+        return f"canary ({machines} machine{'' if machines == 1 else 's'})"
+    if strategy == "rate":
+        return f"rate ({options.get('rate_per_minute')}/min)"
+    return "all at once" if strategy == "all_at_once" else str(strategy)
+
+
+def counts_text(counts: RolloutCounts) -> str:
+    """The machine states that have machines: ``1 succeeded, 2 queued``."""
+    parts = [f"{n} {state}" for state, n in counts.model_dump().items() if n]
+    return ", ".join(parts) or "no machines"
+
+
+def _machines(n: int) -> str:
+    return f"{n} machine{'' if n == 1 else 's'}"
+
+
+def _of(rollout: Rollout) -> str:
+    return f"v{rollout.version_number} ({rollout.version_id}) of {rollout.app_id}"
+
+
+def rollout_started_text(rollout: Rollout) -> str:
+    """The answer to ``yard deploy``: started, scheduled, or (a dry run) the plan."""
+    machines = _machines(len(rollout.machines))
+    strategy = strategy_text(rollout.options)
+    if rollout.state is RolloutState.DRY_RUN:
+        waves = len({m.wave for m in rollout.machines})
+        return (
+            f"Dry run: would deploy {_of(rollout)} to {machines}"
+            f" in {waves} wave{'' if waves == 1 else 's'}; strategy: {strategy}."
+        )
+    if rollout.state is RolloutState.SCHEDULED:
+        return (
+            f"Scheduled rollout {rollout.id}: {_of(rollout)} to {machines},"
+            f" starting {when(rollout.schedule_at)}; strategy: {strategy}."
+        )
+    return f"Started rollout {rollout.id}: {_of(rollout)} to {machines}; strategy: {strategy}."
+
+
+def rollouts_table(rollouts: Sequence[Rollout]) -> TableView:
+    rows: list[tuple[str, ...]] = [
+        (
+            r.id,
+            f"v{r.version_number}",
+            r.state.value,
+            strategy_text(r.options),
+            f"{r.counts.succeeded}/{len(r.machines)}",
+            str(r.counts.failed),
+            when(r.created_at),
+        )
+        for r in rollouts
+    ]
+    columns = ("ID", "VERSION", "STATE", "STRATEGY", "SUCCEEDED", "FAILED", "CREATED")
+    return TableView(columns, rows, "No rollouts.")
+
+
+def rollout_record(rollout: Rollout) -> RecordView:
+    return RecordView(
+        f"Rollout {rollout.id}",
+        [
+            ("App", rollout.app_id),
+            ("Version", f"v{rollout.version_number} ({rollout.version_id})"),
+            ("State", rollout.state.value),
+            ("Strategy", strategy_text(rollout.options)),
+            ("Machines", f"{len(rollout.machines)} ({counts_text(rollout.counts)})"),
+            ("Created", when(rollout.created_at)),
+            ("Scheduled", when(rollout.schedule_at)),
+            ("Finished", when(rollout.finished_at)),
+        ],
+    )
+
+
+def machines_table(rollout: Rollout) -> TableView:
+    rows: list[tuple[str, ...]] = [
+        (
+            m.agent_id,
+            str(m.wave),
+            m.state.value,
+            when(m.started_at),
+            when(m.finished_at),
+            text(m.error),
+        )
+        for m in rollout.machines
+    ]
+    columns = ("AGENT ID", "WAVE", "STATE", "STARTED", "FINISHED", "ERROR")
+    return TableView(columns, rows, "No machines.")
+
+
+def rollout_progress_title(rollout: Rollout) -> str:
+    """The line above ``yard rollouts watch``'s table."""
+    return (
+        f"Rollout {rollout.id}: {_of(rollout)}, {rollout.state.value}"
+        f" ({counts_text(rollout.counts)})"
+    )
+
+
+def rollout_failure_text(rollout: Rollout) -> str:
+    """Why a finished rollout did not succeed, for the error line."""
+    failed = [m for m in rollout.machines if m.state == "failed"]
+    line = f"rollout {rollout.id} {rollout.state.value}: {counts_text(rollout.counts)}"
+    if failed:
+        first = failed[0]
+        line += f"; {first.agent_id}: {first.error or 'failed'}"
+        if len(failed) > 1:
+            line += f" (and {len(failed) - 1} more)"
     return line

@@ -21,6 +21,12 @@ agent's own credential (``Authorization: Bearer fy_…`` holding
     ← {"type": "command.dispatch", "command": {…AgentCommand…}}
     → {"type": "command.result", "ref": "c1", "command_id": "cmd_…",
          "state": "completed" | "failed", "result": …, "error": null}
+    ← {"type": "deploy.start", "deployment": {…Deployment…}}
+    → {"type": "deploy.update", "ref": "r1", "rollout_id": "rol_…",
+         "state": "downloading" | "installing" | "succeeded" | "failed" | "cancelled",
+         "error": null}
+    ← {"type": "ack", "ref": "r1"}
+    ← {"type": "deploy.cancel", "rollout_id": "rol_…"}
     ← {"type": "error", "ref": "p1", "code": "payload_invalid", "detail": "…", "status": 422}
 
 Rules:
@@ -33,8 +39,9 @@ Rules:
   acknowledged again).
 - On (re)connect the server sends ``execution.start`` for every execution of
   this gateway that is ``initialized`` or ``transmitted`` and
-  ``command.dispatch`` for every ``pending`` or ``sent`` command; the agent
-  ignores ones it already runs.
+  ``command.dispatch`` for every ``pending`` or ``sent`` command, and
+  ``deploy.start`` for each of its unfinished machines of running rollouts;
+  the agent ignores ones it already runs (or finished).
 - The session counts as presence: connect marks the agent online, close (or
   silence past the presence timeout) offline.
 """
@@ -54,6 +61,7 @@ from fleetyard.protocol.executions import (
     ExecutionMode,
     ExecutionState,
 )
+from fleetyard.protocol.software import Manifest
 from fleetyard.protocol.telemetry import CLIENT_MESSAGE_ID_MAX_LENGTH
 
 SESSION_PATH = "/v1/agents/session"
@@ -132,6 +140,17 @@ class CommandResult(RequestModel):
     error: str | None = Field(default=None, max_length=4000)
 
 
+class DeployUpdate(RequestModel):
+    """Progress of one deployment (a rollout on this machine); acknowledged after commit.
+    A resend of a state already applied (or of a rollout that moved on) is acked again."""
+
+    type: Literal["deploy.update"] = "deploy.update"
+    ref: str = Field(min_length=1, max_length=REF_MAX_LENGTH)
+    rollout_id: str = Field(min_length=1, max_length=40)
+    state: Literal["downloading", "installing", "succeeded", "failed", "cancelled"]
+    error: str | None = Field(default=None, max_length=4000)
+
+
 AgentFrame = Annotated[
     Hello
     | Heartbeat
@@ -139,7 +158,8 @@ AgentFrame = Annotated[
     | ExecutionUpdate
     | DeviceStates
     | DeviceAvailability
-    | CommandResult,
+    | CommandResult
+    | DeployUpdate,
     Field(discriminator="type"),
 ]
 _AGENT_FRAME: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
@@ -195,6 +215,29 @@ class CommandDispatch(ResponseModel):
     command: AgentCommand
 
 
+class Deployment(ResponseModel):
+    """What an agent applies: one version of one app, as part of a rollout."""
+
+    rollout_id: str
+    app_id: str
+    version_id: str
+    version_number: int
+    extract_path: str | None = None
+    health_command: list[str] | None = None
+    timeout_seconds: float
+    manifest: Manifest
+
+
+class DeployStart(ResponseModel):
+    type: Literal["deploy.start"] = "deploy.start"
+    deployment: Deployment
+
+
+class DeployCancel(ResponseModel):
+    type: Literal["deploy.cancel"] = "deploy.cancel"
+    rollout_id: str
+
+
 class PublishResult(ResponseModel):
     seq: int | None = None
     deduplicated: bool = False
@@ -226,7 +269,9 @@ ServerFrame = Annotated[
     | CommandDispatch
     | Ack
     | SessionError
-    | ServerHeartbeat,
+    | ServerHeartbeat
+    | DeployStart
+    | DeployCancel,
     Field(discriminator="type"),
 ]
 _SERVER_FRAME: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
@@ -250,5 +295,7 @@ _SERVER_TYPES = frozenset(
         "ack",
         "error",
         "heartbeat",
+        "deploy.start",
+        "deploy.cancel",
     }
 )

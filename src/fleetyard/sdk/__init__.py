@@ -68,6 +68,7 @@ from fleetyard.sdk.resources._actions import ActionLike, CommandLike, action
 from fleetyard.sdk.resources._telemetry import ChannelRef, Instant
 from fleetyard.sdk.resources.events import AsyncDeviceEventSubscription, DeviceEventSubscription
 from fleetyard.sdk.resources.executions import AsyncExecutionHandle, ExecutionHandle
+from fleetyard.sdk.resources.rollouts import AsyncRolloutHandle, RolloutHandle
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -86,6 +87,7 @@ __all__ = [
     "AsyncDeviceEventSubscription",
     "AsyncExecutionHandle",
     "AsyncPager",
+    "AsyncRolloutHandle",
     "AsyncStreamSubscription",
     "AuthenticationError",
     "BadRequestError",
@@ -120,6 +122,7 @@ __all__ = [
     "ReconnectCallback",
     "ReconnectPolicy",
     "RetryPolicy",
+    "RolloutHandle",
     "Settings",
     "StreamEvent",
     "StreamSubscription",

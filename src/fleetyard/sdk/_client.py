@@ -39,6 +39,7 @@ from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
 from fleetyard.sdk.resources.members import AsyncMembers, Members
 from fleetyard.sdk.resources.presence import AsyncPresence, Presence
 from fleetyard.sdk.resources.quotas import AsyncQuotas, Quotas
+from fleetyard.sdk.resources.rollouts import AsyncRollouts, Rollouts
 from fleetyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from fleetyard.sdk.resources.sites import AsyncSites, Sites
 from fleetyard.sdk.resources.stream import AsyncStream, Stream
@@ -280,6 +281,17 @@ class Client(BaseClient):
             version = client.versions.get("app_kiosk", "current")
         """
         return Versions(self)
+
+    @cached_property
+    def rollouts(self) -> Rollouts:
+        """Rollouts of versions to machines: list, get, wait, cancel (start one with
+        ``client.apps.deploy``).
+
+        Example::
+
+            rollout = client.rollouts.wait("rol_01…", timeout=1800)
+        """
+        return Rollouts(self)
 
     @cached_property
     def chunks(self) -> Chunks:
@@ -583,6 +595,17 @@ class AsyncClient(BaseClient):
             version = await client.versions.get("app_kiosk", "current")
         """
         return AsyncVersions(self)
+
+    @cached_property
+    def rollouts(self) -> AsyncRollouts:
+        """Rollouts of versions to machines: list, get, wait, cancel (start one with
+        ``client.apps.deploy``).
+
+        Example::
+
+            rollout = await client.rollouts.wait("rol_01…", timeout=1800)
+        """
+        return AsyncRollouts(self)
 
     @cached_property
     def chunks(self) -> AsyncChunks:

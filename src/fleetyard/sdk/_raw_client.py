@@ -83,6 +83,12 @@ from fleetyard.sdk.resources.quotas import (
     Quotas,
     QuotasWithRawResponse,
 )
+from fleetyard.sdk.resources.rollouts import (
+    AsyncRollouts,
+    AsyncRolloutsWithRawResponse,
+    Rollouts,
+    RolloutsWithRawResponse,
+)
 from fleetyard.sdk.resources.schedules import (
     AsyncSchedules,
     AsyncSchedulesWithRawResponse,
@@ -215,6 +221,11 @@ class ClientWithRawResponse:
         return VersionsWithRawResponse(Versions(self._client, raw=True))
 
     @cached_property
+    def rollouts(self) -> RolloutsWithRawResponse:
+        """Raw-response ``client.rollouts``."""
+        return RolloutsWithRawResponse(Rollouts(self._client, raw=True))
+
+    @cached_property
     def chunks(self) -> ChunksWithRawResponse:
         """Raw-response ``client.chunks``."""
         return ChunksWithRawResponse(Chunks(self._client, raw=True))
@@ -315,6 +326,11 @@ class AsyncClientWithRawResponse:
     def versions(self) -> AsyncVersionsWithRawResponse:
         """Raw-response ``client.versions``."""
         return AsyncVersionsWithRawResponse(AsyncVersions(self._client, raw=True))
+
+    @cached_property
+    def rollouts(self) -> AsyncRolloutsWithRawResponse:
+        """Raw-response ``client.rollouts``."""
+        return AsyncRolloutsWithRawResponse(AsyncRollouts(self._client, raw=True))
 
     @cached_property
     def chunks(self) -> AsyncChunksWithRawResponse:

@@ -23,6 +23,7 @@ from fleetyard.server.services.bootstrap import ensure_bootstrap
 from fleetyard.server.services.chunks import gc as chunks_gc
 from fleetyard.server.services.chunks.uploads import Chunks
 from fleetyard.server.services.executions import schedules, sweep
+from fleetyard.server.services.rollouts import engine as rollouts_engine
 from fleetyard.server.services.telemetry.fanout import StreamFanout
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.presence import PresenceMonitor
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
             {
                 **schedules.job_handlers(database, bus, limit=settings.execution_limit_per_gateway),
                 **chunks_gc.job_handlers(chunks),
+                **rollouts_engine.job_handlers(database, bus),
             },
             poll_seconds=settings.job_poll_seconds,
         )

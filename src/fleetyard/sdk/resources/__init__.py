@@ -29,6 +29,12 @@ from fleetyard.sdk.resources.http import AsyncRawHTTP, RawHTTP
 from fleetyard.sdk.resources.members import AsyncMembers, Members
 from fleetyard.sdk.resources.presence import AsyncPresence, Presence
 from fleetyard.sdk.resources.quotas import AsyncQuotas, Quotas
+from fleetyard.sdk.resources.rollouts import (
+    AsyncRolloutHandle,
+    AsyncRollouts,
+    RolloutHandle,
+    Rollouts,
+)
 from fleetyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from fleetyard.sdk.resources.service_clients import AsyncServiceClients, ServiceClients
 from fleetyard.sdk.resources.sites import AsyncSites, Sites
@@ -61,6 +67,8 @@ __all__ = [
     "AsyncPresence",
     "AsyncQuotas",
     "AsyncRawHTTP",
+    "AsyncRolloutHandle",
+    "AsyncRollouts",
     "AsyncSchedules",
     "AsyncServiceClients",
     "AsyncSites",
@@ -81,6 +89,8 @@ __all__ = [
     "Presence",
     "Quotas",
     "RawHTTP",
+    "RolloutHandle",
+    "Rollouts",
     "Schedules",
     "ServiceClients",
     "Sites",

@@ -1,8 +1,10 @@
-"""Apps, the software a site deploys: ``client.apps``, with :meth:`Apps.push`.
+"""Apps, the software a site deploys: ``client.apps``, with :meth:`Apps.push`
+and :meth:`Apps.deploy`.
 
 An app holds immutable versions (see :mod:`fleetyard.sdk.resources.versions`);
 ``push`` turns a directory into the app's next version, uploading only the
-chunks the site does not have yet.
+chunks the site does not have yet; ``deploy`` takes a version to the app's
+machines (see :mod:`fleetyard.sdk.resources.rollouts`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, Unpack
 
 from fleetyard.protocol.common import Page
+from fleetyard.protocol.rollouts import RolloutStrategy
 from fleetyard.protocol.software import App, AppRun
 from fleetyard.sdk._operation import Operation, path_param, str_list
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
@@ -23,6 +26,15 @@ from fleetyard.sdk.resources._base import (
     SyncAPIResource,
     async_raw_method,
     raw_method,
+)
+from fleetyard.sdk.resources.rollout_handles import AsyncRolloutHandle, RolloutHandle
+from fleetyard.sdk.resources.rollouts import (
+    AsyncRollouts,
+    Canary,
+    Rollouts,
+    ScheduleAt,
+    deploy_body,
+    deploy_operation,
 )
 
 __all__ = ["Apps", "AppsWithRawResponse", "AsyncApps", "AsyncAppsWithRawResponse"]
@@ -271,6 +283,56 @@ class Apps(SyncAPIResource):
             self._client, os.fspath(path), app_id, options or PushOptions(), call_options
         )
 
+    def deploy(
+        self,
+        app_id: str,
+        version: int | str = "current",
+        *,
+        machines: Iterable[str] | None = None,
+        strategy: RolloutStrategy | None = None,
+        canary: Canary | None = None,
+        rate: int | None = None,
+        abort_failure_percent: float | None = None,
+        abort_min_count: int | None = None,
+        machine_timeout: float | None = None,
+        schedule_at: ScheduleAt | None = None,
+        dry_run: bool = False,
+        **options: Unpack[WriteOptions],
+    ) -> RolloutHandle:
+        """Take a version (a ref, ``"current"`` by default) to the app's machines.
+
+        ``machines`` narrows the app's targets. ``canary`` (``2`` machines or
+        ``"10%"`` of them) deploys to those first and to the rest once they all
+        succeeded; ``rate`` starts at most that many machines a minute. The
+        rollout aborts once more than ``abort_failure_percent`` % of the
+        finished machines failed (after ``abort_min_count`` finished); a machine
+        that takes longer than ``machine_timeout`` seconds fails. ``schedule_at``
+        (a datetime, or a timedelta from now) starts it later. ``dry_run=True``
+        stores nothing and answers the plan: ``handle.rollout.machines`` with
+        their waves.
+
+        Example::
+
+            handle = client.apps.deploy("app_kiosk", "v3", canary="10%", abort_failure_percent=20)
+            rollout = handle.wait(timeout=1800, on_progress=lambda r: print(r.counts))
+            print(rollout.state)
+        """
+        body = deploy_body(
+            version,
+            machines=machines,
+            strategy=strategy,
+            canary=canary,
+            rate=rate,
+            abort_failure_percent=abort_failure_percent,
+            abort_min_count=abort_min_count,
+            machine_timeout=machine_timeout,
+            schedule_at=schedule_at,
+            dry_run=dry_run,
+            now=self._client._now(),
+        )
+        rollout = self._send(deploy_operation(app_id, body), options)
+        return RolloutHandle(Rollouts(self._client), rollout)
+
 
 class AsyncApps(AsyncAPIResource):
     """Apps: create them, push versions, roll back.
@@ -412,16 +474,55 @@ class AsyncApps(AsyncAPIResource):
             self._client, os.fspath(path), app_id, options or PushOptions(), call_options
         )
 
+    async def deploy(
+        self,
+        app_id: str,
+        version: int | str = "current",
+        *,
+        machines: Iterable[str] | None = None,
+        strategy: RolloutStrategy | None = None,
+        canary: Canary | None = None,
+        rate: int | None = None,
+        abort_failure_percent: float | None = None,
+        abort_min_count: int | None = None,
+        machine_timeout: float | None = None,
+        schedule_at: ScheduleAt | None = None,
+        dry_run: bool = False,
+        **options: Unpack[WriteOptions],
+    ) -> AsyncRolloutHandle:
+        """Take a version to the app's machines (see :meth:`Apps.deploy`).
+
+        Example::
+
+            handle = await client.apps.deploy("app_kiosk", machines=["agt_01…"], dry_run=True)
+            print([(m.agent_id, m.wave) for m in handle.rollout.machines])
+        """
+        body = deploy_body(
+            version,
+            machines=machines,
+            strategy=strategy,
+            canary=canary,
+            rate=rate,
+            abort_failure_percent=abort_failure_percent,
+            abort_min_count=abort_min_count,
+            machine_timeout=machine_timeout,
+            schedule_at=schedule_at,
+            dry_run=dry_run,
+            now=self._client._now(),
+        )
+        rollout = await self._send(deploy_operation(app_id, body), options)
+        return AsyncRolloutHandle(AsyncRollouts(self._client), rollout)
+
 
 class AppsWithRawResponse:
-    """``client.with_raw_response.apps`` (``push`` has no raw form).
+    """``client.with_raw_response.apps`` (``push`` and ``deploy`` have no raw form).
 
     Example::
 
         raw = client.with_raw_response.apps.get("app_kiosk")
     """
 
-    _WITHOUT_RAW_FORM = frozenset({"push"})
+    _WITHOUT_RAW_FORM = frozenset({"push", "deploy"})
 
     def __init__(self, apps: Apps) -> None:
         self.list_page = raw_method(apps.list_page)
@@ -441,7 +542,7 @@ class AsyncAppsWithRawResponse:
         raw = await client.with_raw_response.apps.get("app_kiosk")
     """
 
-    _WITHOUT_RAW_FORM = frozenset({"push"})
+    _WITHOUT_RAW_FORM = frozenset({"push", "deploy"})
 
     def __init__(self, apps: AsyncApps) -> None:
         self.list_page = async_raw_method(apps.list_page)

@@ -21,6 +21,7 @@ from fleetyard.server.api.routes import (
     messages,
     presence,
     publish,
+    rollouts,
     sites,
     stream,
     system,
@@ -55,4 +56,6 @@ ROUTERS: list[APIRouter] = [
     apps.router,
     # Chunks, signed chunk links and site quotas.
     chunks.router,
+    # Rollouts: deploy, follow, cancel; an agent's chunk links for a deployment.
+    rollouts.router,
 ]

@@ -6,8 +6,9 @@ Starlette (the route in ``api/routes/agent_session.py`` is a thin loop).
 
 - ``hello`` starts the session: the agent is marked online (``agent.online``
   and ``gateway.online`` when that flips), ``welcome`` is sent, then every
-  unfinished execution (``execution.start``) and command
-  (``command.dispatch``), then the control topic is forwarded.
+  unfinished execution (``execution.start``), command
+  (``command.dispatch``) and started, unfinished deployment
+  (``deploy.start``), then the control topic is forwarded.
 - ``publish`` frames run concurrently (up to ``max_in_flight`` frames), each
   answered by ``ack`` once durable; the ingest writer takes them in arrival
   order. Every other frame is applied in order, one at a time, and answered
@@ -39,6 +40,7 @@ from fleetyard.protocol.agent_session import (
     AgentFrame,
     CommandDispatch,
     CommandResult,
+    DeployUpdate,
     DeviceAvailability,
     DeviceStates,
     ExecutionStart,
@@ -60,6 +62,8 @@ from fleetyard.server.services.clock import now_ms, to_datetime, to_ms
 from fleetyard.server.services.devices import devices
 from fleetyard.server.services.errors import BadRequest, ServiceError, Unprocessable
 from fleetyard.server.services.executions import lifecycle
+from fleetyard.server.services.rollouts import engine as rollouts_engine
+from fleetyard.server.services.rollouts import rollouts as rollouts_service
 from fleetyard.server.services.telemetry.agents import set_presence
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.presence import publish_presence
@@ -256,7 +260,8 @@ class AgentSession:
         self._ready.set()
 
     async def _apply(
-        self, frame: ExecutionUpdate | DeviceStates | DeviceAvailability | CommandResult
+        self,
+        frame: ExecutionUpdate | DeviceStates | DeviceAvailability | CommandResult | DeployUpdate,
     ) -> None:
         if isinstance(frame, ExecutionUpdate):
             await lifecycle.record_agent_update(
@@ -285,6 +290,10 @@ class AgentSession:
                 agent_id=self.agent_id,
                 device_url=frame.device_url,
                 available=frame.available,
+            )
+        elif isinstance(frame, DeployUpdate):
+            await rollouts_engine.record_update(
+                self.database, self.bus, org_id=self.org_id, agent_id=self.agent_id, update=frame
             )
         else:
             await agent_commands.record_result(
@@ -399,6 +408,12 @@ class AgentSession:
             org_id=self.org_id,
             command_ids=[c.id for c in commands if c.state == "pending"],
         )
+        deployments = await rollouts_service.pending_for_agent(
+            self.database, org_id=self.org_id, agent_id=self.agent_id
+        )
+        for deployment in deployments:
+            self._caught_up.add((_DEPLOY_START, deployment.deployment.rollout_id))
+            await self._send_model(deployment)
 
     async def _forward(self, event: BusEvent) -> None:
         subject = _subject(event) if self._caught_up else None
@@ -459,15 +474,21 @@ class AgentSession:
 
 _COMMAND_DISPATCH = "command.dispatch"
 _EXECUTION_START = "execution.start"
+_DEPLOY_START = "deploy.start"
 
 
 def _subject(event: BusEvent) -> tuple[str, str] | None:
-    """``(frame type, id)`` of an ``execution.start`` or ``command.dispatch`` event."""
-    path = {_EXECUTION_START: "execution", _COMMAND_DISPATCH: "command"}.get(event.type)
+    """``(frame type, id)`` of an ``execution.start``, ``command.dispatch`` or
+    ``deploy.start`` (the rollout id) event."""
+    path = {
+        _EXECUTION_START: ("execution", "id"),
+        _COMMAND_DISPATCH: ("command", "id"),
+        _DEPLOY_START: ("deployment", "rollout_id"),
+    }.get(event.type)
     if path is None:
         return None
     try:
-        subject_id = json.loads(event.body)[path]["id"]
+        subject_id = json.loads(event.body)[path[0]][path[1]]
     except (ValueError, KeyError, TypeError):
         return None
     return (event.type, subject_id) if isinstance(subject_id, str) else None
