@@ -25,8 +25,10 @@ class AgentProcess:
     home: Path
     url: str
     token: str
-    setup: Path
+    setup: Path | None = None
+    """A gateway setup to simulate (``--simulate``); None for a plain machine."""
     step_seconds: float = 0.3
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = field(default=None, repr=False)
 
     @property
@@ -42,18 +44,25 @@ class AgentProcess:
             "[local_api]\nenabled = false\n"
             f"[simulator]\nstep_seconds = {self.step_seconds}\nsteps = 4\n"
         )
-        env = {**os.environ, "FLEETYARD_AGENT_TOKEN": self.token}
+        env = {**os.environ, "FLEETYARD_AGENT_TOKEN": self.token, **self.env}
+        simulate = ("--simulate", str(self.setup)) if self.setup is not None else ()
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 [
                     *(YARD, "agent", "run", "--json", "--config", str(config)),
-                    *("--simulate", str(self.setup), "--url", self.url),
+                    *simulate,
+                    *("--url", self.url),
                 ],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 text=True,
             )
+
+    @property
+    def apps(self) -> Path:
+        """Where this agent keeps deployed apps (the default ``<data_dir>/apps``)."""
+        return self.home / "data" / "apps"
 
     def events(self) -> list[dict[str, object]]:
         lines = self.log.read_text().splitlines() if self.log.exists() else []
