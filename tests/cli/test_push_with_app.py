@@ -50,6 +50,18 @@ def test_push_twice_list_diff_and_roll_back(yard_app: Yard, tmp_path: Path) -> N
     assert [c["path"] for c in diff["changed"]] == ["index.html"]
     assert diff["added"] == diff["removed"] == []
 
+    updated = yard_app(
+        "--json", "apps", "update", "app_kiosk", "--health-command", "sh -c 'test -f index.html'"
+    )
+    assert json.loads(updated.stdout)["run"]["health_command"] == [
+        "sh",
+        "-c",
+        "test -f index.html",
+    ]
+    nothing = yard_app("apps", "update", "app_kiosk")
+    assert nothing.exit_code == 2
+    assert "(code: usage)" in nothing.stderr
+
     rolled = yard_app("rollback", "app_kiosk")
     assert rolled.exit_code == 0, rolled.stderr
     assert rolled.stdout.startswith("app_kiosk is now at v1 ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 
 from fleetyard.cli.views import NONE, RecordView, TableView, text, when
@@ -52,6 +53,10 @@ def app_record(app: App) -> RecordView:
             ("Current", _version_label(app.current_version)),
             ("Targets", ", ".join(app.targets) or NONE),
             ("Extract path", text(app.extract_path)),
+            (
+                "Health check",
+                shlex.join(app.run.health_command) if app.run.health_command else NONE,
+            ),
             ("Created", when(app.created_at)),
             ("Deleted", when(app.deleted_at)),
         ],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import shlex
+from typing import Annotated, Any
 
 import typer
 
 from fleetyard.cli import session, software_views
-from fleetyard.cli.session import JsonOutput
+from fleetyard.cli.session import EXIT_USAGE, CLIError, JsonOutput
 
 app = typer.Typer(
     name="apps",
@@ -55,6 +56,44 @@ def create(
     s = session.get(ctx, json_output)
     created = s.client.apps.create(site, name, id=app_id, targets=target, extract_path=extract_path)
     s.out.record(software_views.app_record(created), created)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    app_id: AppId,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Target agent id (repeat; replaces the list)."),
+    ] = None,
+    extract_path: Annotated[str | None, typer.Option(help="Where machines extract it.")] = None,
+    health_command: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on each machine after a switch, in the new tree; a failure switches back"
+            " (shell words: 'sh -c \"curl -f localhost:8080\"'; '' removes it).",
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Rename, retarget or change how an app is checked on the machines."""
+    s = session.get(ctx, json_output)
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if target is not None:
+        changes["targets"] = target
+    if extract_path is not None:
+        changes["extract_path"] = extract_path
+    if health_command is not None:
+        run = s.client.apps.get(app_id).run.model_dump()
+        run["health_command"] = shlex.split(health_command) or None
+        changes["run"] = run
+    if not changes:
+        raise CLIError("nothing to change: give an option", code="usage", exit_code=EXIT_USAGE)
+    updated = s.client.apps.patch(app_id, **changes)
+    s.out.record(software_views.app_record(updated), updated)
 
 
 @app.command("delete")

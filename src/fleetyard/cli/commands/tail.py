@@ -11,7 +11,12 @@ from fleetyard.cli import params, session
 from fleetyard.cli.params import AgentArg, ChannelArg
 from fleetyard.cli.session import EXIT_USAGE, CLIError
 from fleetyard.protocol.common import format_timestamp
-from fleetyard.protocol.stream import AggregateUpdatedEvent, DeviceEventFrame, MessageCreatedEvent
+from fleetyard.protocol.stream import (
+    AggregateUpdatedEvent,
+    DeviceEventFrame,
+    MessageCreatedEvent,
+    SoftwareEventFrame,
+)
 from fleetyard.sdk import StreamEvent
 
 
@@ -32,6 +37,10 @@ def event_line(event: StreamEvent) -> str:
         device = event.event
         subject = device.device_url or device.execution_id or device.gateway_id
         return f"{format_timestamp(device.at)}  {device.type}  {subject}"
+    if isinstance(event, SoftwareEventFrame):  # not subscribed by tail; typed for completeness
+        software = event.event
+        when = format_timestamp(software.at) if software.at else "-"
+        return f"{when}  {software.type}  {software.app_id}"
     return f"{format_timestamp(event.at)}  {event.type}  {event.agent_id}"
 
 
