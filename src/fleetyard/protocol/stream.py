@@ -7,12 +7,15 @@ server answers ``connected``, then the client subscribes::
     → {"type": "subscribe", "id": "s1",
        "channels": [{"channel_id": "ch_…", "after": 41},
                     {"agent_id": "agt_…", "name": "status"}],
-       "aggregates": true, "presence": {"site_id": "site_…"}, "device_events": {}}
+       "aggregates": true, "presence": {"site_id": "site_…"}, "device_events": {},
+       "software_events": {"site_id": "site_…"}}
     ← {"type": "subscribed", "id": "s1", "channels": [{"channel_id": "ch_…", "seq": 41, …}, …]}
     ← {"type": "message.created", "sub": "s1", "channel_id": "ch_…", "seq": 42, "message": {…}}
     ← {"type": "aggregate.updated", "sub": "s1", "channel_id": "ch_…", "version": 7, "data": {…}}
     ← {"type": "agent.online", "sub": "s1", "agent_id": "agt_…", "at": "…"}
     ← {"type": "device.event", "sub": "s1", "event": {"seq": 12, "type": "device.state_changed", …}}
+    ← {"type": "software.event", "sub": "s1", "event": {"type": "version.published",
+       "app_id": "app_…", "site_id": "site_…", "version_id": "ver_…", "number": 3, "at": "…"}}
     ← {"type": "heartbeat", "at": "…"}
     → {"type": "unsubscribe", "id": "s1"}
 
@@ -25,7 +28,7 @@ duplicate. Without ``after`` a channel starts live from "now"; the
 ``after`` = the last seq it saw loses nothing. ``aggregate_after`` does the
 same for the aggregate: the current one is sent when its version is newer.
 Aggregate versions may skip (updates that commit together are merged);
-presence events and device events are live only (device events can be
+presence, device and software events are live only (device events can be
 re-read in order with an event listener, ``/v1/event-listeners``).
 
 Errors are ``{"type": "error", "code": …, "detail": …, "status": …}`` with
@@ -74,6 +77,9 @@ __all__ = [
     "PresenceSubscription",
     "ServerMessage",
     "ServerMessageModel",
+    "SoftwareEvent",
+    "SoftwareEventFrame",
+    "SoftwareEventsSubscription",
     "StreamAuth",
     "StreamConnected",
     "StreamError",
@@ -112,6 +118,7 @@ class StreamEventType(StrEnum):
     AGENT_ONLINE = "agent.online"
     AGENT_OFFLINE = "agent.offline"
     DEVICE_EVENT = "device.event"
+    SOFTWARE_EVENT = "software.event"
 
 
 # --- client → server -----------------------------------------------------------------
@@ -183,6 +190,19 @@ class DeviceEventsSubscription(RequestModel):
     site_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+class SoftwareEventsSubscription(RequestModel):
+    """Follow software-delivery events (live): versions published or rolled back,
+    rollouts started, completed, failed or cancelled, machines that failed to deploy;
+    those of every app the caller may read, or of one site's apps.
+
+    Example::
+
+        SoftwareEventsSubscription(site_id="site_01…")
+    """
+
+    site_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 class StreamSubscribe(RequestModel):
     """Follow channels (their messages, and aggregates with ``aggregates``) and/or presence.
 
@@ -202,11 +222,20 @@ class StreamSubscribe(RequestModel):
     aggregates: bool = False
     presence: PresenceSubscription | None = None
     device_events: DeviceEventsSubscription | None = None
+    software_events: SoftwareEventsSubscription | None = None
 
     @model_validator(mode="after")
     def _something(self) -> StreamSubscribe:
-        if not self.channels and self.presence is None and self.device_events is None:
-            raise ValueError("subscribe to at least one channel, to presence or to device events")
+        if (
+            not self.channels
+            and self.presence is None
+            and self.device_events is None
+            and self.software_events is None
+        ):
+            raise ValueError(
+                "subscribe to at least one channel, to presence, to device events"
+                " or to software events"
+            )
         return self
 
 
@@ -258,6 +287,7 @@ class StreamSubscribed(ResponseModel):
     aggregates: bool = False
     presence: PresenceSubscription | None = None
     device_events: DeviceEventsSubscription | None = None
+    software_events: SoftwareEventsSubscription | None = None
 
 
 class StreamUnsubscribed(ResponseModel):
@@ -333,6 +363,43 @@ class DeviceEventFrame(ResponseModel):
     event: DeviceEvent
 
 
+class SoftwareEvent(ResponseModel):
+    """One software-delivery event, as the server announces it (lenient: fields this
+    version does not know are kept).
+
+    ``type`` is ``version.published``, ``version.rolled_back``, ``rollout.started``,
+    ``rollout.completed``, ``rollout.failed``, ``rollout.cancelled`` or
+    ``machine.deploy_failed``. Version events carry ``version_id`` and ``number``;
+    rollout events ``rollout_id``, ``version_id`` and ``state``; a machine's failure
+    ``agent_id`` and ``error``.
+    """
+
+    type: str
+    app_id: str
+    site_id: str
+    at: Timestamp | None = None
+    version_id: str | None = None
+    number: int | None = None
+    rollout_id: str | None = None
+    state: str | None = None
+    agent_id: str | None = None
+    error: str | None = None
+
+
+class SoftwareEventFrame(ResponseModel):
+    """A software-delivery event of an app the subscriber may read.
+
+    Example::
+
+        if frame.type == "software.event" and frame.event.type == "version.published":
+            print(frame.event.app_id, frame.event.number)
+    """
+
+    type: Literal["software.event"] = "software.event"
+    sub: str
+    event: SoftwareEvent
+
+
 class StreamHeartbeat(ResponseModel):
     """Sent periodically so both sides know the connection is alive."""
 
@@ -352,7 +419,11 @@ class StreamError(ResponseModel):
 
 
 StreamEvent = Annotated[
-    MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent | DeviceEventFrame,
+    MessageCreatedEvent
+    | AggregateUpdatedEvent
+    | AgentPresenceEvent
+    | DeviceEventFrame
+    | SoftwareEventFrame,
     Field(discriminator="type"),
 ]
 """Any stream event, told apart by ``type``."""
@@ -362,6 +433,7 @@ ServerMessageModel = (
     | AggregateUpdatedEvent
     | AgentPresenceEvent
     | DeviceEventFrame
+    | SoftwareEventFrame
     | StreamConnected
     | StreamSubscribed
     | StreamUnsubscribed
@@ -381,6 +453,7 @@ _KNOWN_TYPES = frozenset(
         "agent.online",
         "agent.offline",
         "device.event",
+        "software.event",
         "connected",
         "subscribed",
         "unsubscribed",

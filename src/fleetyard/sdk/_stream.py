@@ -11,7 +11,7 @@ and reconnects:
 - on a lost connection (closed, reset, silent for three heartbeats) wait
   with backoff and jitter, reconnect and resubscribe from the last seen
   positions; ``on_reconnect(attempt, delay, error)`` hears about each try
-  (presence and device events are live only: they continue from the new
+  (presence, device and software events are live only: they continue from the new
   connection, what happened in between is not replayed);
 - stop when closed, after ``idle_timeout`` seconds without an event
   (heartbeats do not count), or raise what cannot be retried (a channel

@@ -9,7 +9,7 @@ aggregate ``version`` delivered, so a reconnect asks the server to resume
 exactly there and anything seen already is dropped: the caller never sees a
 gap (within retention) or a duplicate.
 
-Presence and device events are live only: after a reconnect they continue
+Presence, device and software events are live only: after a reconnect they continue
 from the new connection's "now", and what happened while it was down is not
 seen. ``client.events.listen()`` (event listeners) is the way to follow
 device events without losing any.
@@ -35,6 +35,8 @@ from fleetyard.protocol.stream import (
     DeviceEventsSubscription,
     MessageCreatedEvent,
     PresenceSubscription,
+    SoftwareEventFrame,
+    SoftwareEventsSubscription,
     StreamConnected,
     StreamError,
     StreamSubscribe,
@@ -48,19 +50,27 @@ __all__ = [
     "DeviceEventsTarget",
     "PresenceTarget",
     "ReconnectPolicy",
+    "SoftwareEventsTarget",
     "StreamEvent",
     "StreamState",
     "channel_specs",
     "device_events_spec",
     "presence_spec",
+    "software_events_spec",
 ]
 
 StreamEvent: TypeAlias = (
-    MessageCreatedEvent | AggregateUpdatedEvent | AgentPresenceEvent | DeviceEventFrame
+    MessageCreatedEvent
+    | AggregateUpdatedEvent
+    | AgentPresenceEvent
+    | DeviceEventFrame
+    | SoftwareEventFrame
 )
 """What iterating a subscription yields; tell them apart by ``event.type``
 (``"device.event"``: a :class:`~fleetyard.protocol.stream.DeviceEventFrame`,
-the :class:`~fleetyard.protocol.devices.DeviceEvent` in ``.event``)."""
+the :class:`~fleetyard.protocol.devices.DeviceEvent` in ``.event``;
+``"software.event"``: a :class:`~fleetyard.protocol.stream.SoftwareEventFrame`,
+the :class:`~fleetyard.protocol.stream.SoftwareEvent` in ``.event``)."""
 
 ChannelTarget: TypeAlias = str | tuple[str, str] | ChannelSubscription
 """A channel to follow: its id (``"ch_…"``), ``(agent_id, name)``, or a full
@@ -73,6 +83,11 @@ PresenceTarget: TypeAlias = PresenceSubscription | Mapping[str, Any] | str
 DeviceEventsTarget: TypeAlias = bool | str | DeviceEventsSubscription
 """Which device events to follow: ``True`` (every site the caller may read), a site id
 (``"site_…"``) or a :class:`~fleetyard.protocol.stream.DeviceEventsSubscription`;
+``False`` for none."""
+
+SoftwareEventsTarget: TypeAlias = bool | str | SoftwareEventsSubscription
+"""Which software events to follow: ``True`` (every app the caller may read), a site id
+(``"site_…"``) or a :class:`~fleetyard.protocol.stream.SoftwareEventsSubscription`;
 ``False`` for none."""
 
 SUBSCRIPTION_ID = "s1"
@@ -175,6 +190,31 @@ def device_events_spec(
     raise TypeError(f"device_events must be True, a site id or a subscription: {device_events!r}")
 
 
+def software_events_spec(
+    software_events: SoftwareEventsTarget | None,
+) -> SoftwareEventsSubscription | None:
+    """The software-events subscription a caller means: ``True``, a site id, or the model.
+
+    >>> software_events_spec(True)
+    SoftwareEventsSubscription(site_id=None)
+    >>> software_events_spec("site_1").site_id
+    'site_1'
+    >>> software_events_spec(False) is None
+    True
+    """
+    if software_events is None or software_events is False:
+        return None
+    if software_events is True:
+        return SoftwareEventsSubscription()
+    if isinstance(software_events, SoftwareEventsSubscription):
+        return software_events
+    if isinstance(software_events, str):
+        return SoftwareEventsSubscription(site_id=software_events)
+    raise TypeError(
+        f"software_events must be True, a site id or a subscription: {software_events!r}"
+    )
+
+
 @dataclass(slots=True)
 class _Position:
     seq: int
@@ -197,6 +237,8 @@ class StreamState:
     presence: PresenceSubscription | None = None
     device_events: DeviceEventsSubscription | None = None
     """Live only: a reconnect resumes from the new connection's "now"."""
+    software_events: SoftwareEventsSubscription | None = None
+    """Live only, like device events."""
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     positions: dict[str, _Position] = field(default_factory=dict)
     subscribed: bool = False
@@ -207,8 +249,16 @@ class StreamState:
     last_frame_at: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.channels and self.presence is None and self.device_events is None:
-            raise ValueError("subscribe to at least one channel, to presence or to device events")
+        if (
+            not self.channels
+            and self.presence is None
+            and self.device_events is None
+            and self.software_events is None
+        ):
+            raise ValueError(
+                "subscribe to at least one channel, to presence, to device events"
+                " or to software events"
+            )
 
     # -- what to send ------------------------------------------------------------------
 
@@ -232,6 +282,7 @@ class StreamState:
             aggregates=self.aggregates,
             presence=self.presence,
             device_events=self.device_events,
+            software_events=self.software_events,
         )
         return frame.model_dump_json(exclude_none=True)
 
@@ -263,7 +314,7 @@ class StreamState:
                     return None
                 position.version = message.version
             return message
-        if isinstance(message, AgentPresenceEvent | DeviceEventFrame):
+        if isinstance(message, AgentPresenceEvent | DeviceEventFrame | SoftwareEventFrame):
             return message  # live only: nothing to resume, nothing replayed
         if isinstance(message, StreamSubscribed):
             self._adopt(message)

@@ -11,10 +11,12 @@ from fleetyard.sdk._stream_state import (
     DeviceEventsTarget,
     PresenceTarget,
     ReconnectPolicy,
+    SoftwareEventsTarget,
     StreamState,
     channel_specs,
     device_events_spec,
     presence_spec,
+    software_events_spec,
 )
 
 if TYPE_CHECKING:
@@ -31,17 +33,20 @@ def _state(
     presence: PresenceTarget | None,
     after: int | Mapping[str, int] | None,
     device_events: DeviceEventsTarget,
+    software_events: SoftwareEventsTarget = False,
 ) -> StreamState:
     return StreamState(
         channel_specs(channels, after),
         aggregates=aggregates,
         presence=presence_spec(presence),
         device_events=device_events_spec(device_events),
+        software_events=software_events_spec(software_events),
     )
 
 
 class Stream:
-    """Real-time events of channels, agent presence and devices, for a :class:`~fleetyard.Client`.
+    """Real-time events of channels, presence, devices and software, for a
+    :class:`~fleetyard.Client`.
 
     Example::
 
@@ -60,13 +65,14 @@ class Stream:
         aggregates: bool = False,
         presence: PresenceTarget | None = None,
         device_events: DeviceEventsTarget = False,
+        software_events: SoftwareEventsTarget = False,
         after: int | Mapping[str, int] | None = None,
         idle_timeout: float | None = None,
         reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         on_reconnect: ReconnectCallback | None = None,
     ) -> StreamSubscription:
-        """Follow channels (by id or ``(agent_id, name)``), presence and/or device events;
-        iterate the events.
+        """Follow channels (by id or ``(agent_id, name)``), presence, device and/or software
+        events; iterate the events.
 
         Events are :class:`~fleetyard.protocol.stream.MessageCreatedEvent`
         (``message.created``, in ``seq`` order per channel),
@@ -78,7 +84,11 @@ class Stream:
         :class:`~fleetyard.protocol.stream.DeviceEventFrame` (``device.event``,
         the :class:`~fleetyard.protocol.devices.DeviceEvent` in ``.event``; with
         ``device_events=True`` for every site you may read, or
-        ``device_events="site_…"`` for one).
+        ``device_events="site_…"`` for one) and
+        :class:`~fleetyard.protocol.stream.SoftwareEventFrame` (``software.event``,
+        the :class:`~fleetyard.protocol.stream.SoftwareEvent` in ``.event``:
+        ``version.published``, ``rollout.failed``…; with ``software_events=True``
+        for every app you may read, or ``software_events="site_…"`` for one site's).
 
         Without ``after`` a channel starts from the moment the ``with`` line
         returns; ``after=41`` (or ``{"ch_…": 41}``) first replays the stored
@@ -90,7 +100,7 @@ class Stream:
         heartbeats keep the connection alive but do not count as events).
         A channel that does not exist raises ``NotFoundError``.
 
-        Presence and device events are live only: after a reconnect they
+        Presence, device and software events are live only: after a reconnect they
         continue from then on, and what happened while the connection was
         down is not seen. To follow device events without losing any, use
         :meth:`client.events.listen() <fleetyard.sdk.resources.events.Events.listen>`.
@@ -105,10 +115,15 @@ class Stream:
                 for event in events:
                     if event.type == "device.event":
                         print(event.event.type, event.event.device_url, event.event.states)
+
+            with client.stream.subscribe(software_events=True) as events:
+                for event in events:
+                    if event.type == "software.event":
+                        print(event.event.type, event.event.app_id, event.event.version_id)
         """
         return StreamSubscription(
             self._client,
-            _state(channels, aggregates, presence, after, device_events),
+            _state(channels, aggregates, presence, after, device_events, software_events),
             idle_timeout=idle_timeout,
             reconnect=reconnect,
             on_reconnect=on_reconnect,
@@ -135,12 +150,13 @@ class AsyncStream:
         aggregates: bool = False,
         presence: PresenceTarget | None = None,
         device_events: DeviceEventsTarget = False,
+        software_events: SoftwareEventsTarget = False,
         after: int | Mapping[str, int] | None = None,
         idle_timeout: float | None = None,
         reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         on_reconnect: ReconnectCallback | None = None,
     ) -> AsyncStreamSubscription:
-        """Follow channels, presence and/or device events; ``async for`` the events
+        """Follow channels, presence, device and/or software events; ``async for`` the events
         (see :meth:`Stream.subscribe`).
 
         Example::
@@ -151,7 +167,7 @@ class AsyncStream:
         """
         return AsyncStreamSubscription(
             self._client,
-            _state(channels, aggregates, presence, after, device_events),
+            _state(channels, aggregates, presence, after, device_events, software_events),
             idle_timeout=idle_timeout,
             reconnect=reconnect,
             on_reconnect=on_reconnect,

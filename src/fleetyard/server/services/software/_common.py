@@ -154,15 +154,25 @@ def file_model(record: FileRecord) -> FileEntry:
 
 
 async def announce(
-    bus: Bus, *, org_id: str, type: str, app_id: str, version_id: str, number: int, at_ms: int
+    bus: Bus,
+    *,
+    org_id: str,
+    type: str,
+    app_id: str,
+    site_id: str,
+    version_id: str,
+    number: int,
+    at_ms: int,
 ) -> None:
     """Publish a software event once its transaction committed.
 
-    The body is ``{app_id, version_id, number, at}``; ``key`` is the app and
-    ``position`` the version number. (Nothing streams these to clients yet.)
+    The body is ``{app_id, site_id, version_id, number, at}``; ``key`` is the app
+    and ``position`` the version number. ``/v1/stream`` delivers them
+    (``software_events``) to the subscribers who may read the app.
     """
     body = {
         "app_id": app_id,
+        "site_id": site_id,
         "version_id": version_id,
         "number": number,
         "at": format_timestamp(to_datetime(at_ms)),

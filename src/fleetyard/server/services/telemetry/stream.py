@@ -27,6 +27,10 @@ marked lagged and dropped, and the session catches up from storage (the
 same replay), then carries on. A client that does not read at all is cut
 off after ``send_timeout`` (:meth:`StreamSession.watch` raises
 :class:`ClientTooSlow`) and resumes on reconnect.
+
+Presence, device and software events are live only: nothing is replayed, and
+each device or software event is sent only to subscriptions whose caller may
+read it (its site, or its gateway or app).
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ from fleetyard.server.services.errors import (
     NotFound,
     ServiceError,
 )
+from fleetyard.server.services.software import access as software_access
+from fleetyard.server.services.software._common import software_topic
 from fleetyard.server.services.telemetry import access
 from fleetyard.server.services.telemetry import events as ev
 from fleetyard.server.services.telemetry.stream_plan import (
@@ -72,11 +78,14 @@ from fleetyard.server.services.telemetry.stream_plan import (
     build_sub,
     check_device_events,
     check_presence,
+    check_software_events,
     error_frame,
     invalid_message,
     resolve_channels,
+    software_only,
 )
 from fleetyard.server.storage.database import Database
+from fleetyard.server.storage.repositories import apps as apps_repo
 from fleetyard.server.storage.repositories.telemetry import channels as channel_repo
 from fleetyard.server.storage.repositories.telemetry import messages as messages_repo
 from fleetyard.server.storage.repositories.telemetry import presence as presence_repo
@@ -92,6 +101,8 @@ DEFAULT_SEND_TIMEOUT = 30.0
 
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 DEVICE_EVENT = StreamEventType.DEVICE_EVENT.value
+SOFTWARE_EVENT = StreamEventType.SOFTWARE_EVENT.value
+MAX_KNOWN_APP_SITES = 10_000
 READ = access.READ
 
 
@@ -132,6 +143,9 @@ class StreamSession:
         self._lock = asyncio.Lock()
         self._sending_since: float | None = None
         self._device_topic = device_events_topic(principal.org_id)
+        self._software_topic = software_topic(principal.org_id)
+        # app id → site id, for software events whose body does not name the site.
+        self._app_sites: dict[str, str] = {}
 
     # -- client messages ---------------------------------------------------------------
 
@@ -171,7 +185,11 @@ class StreamSession:
         ``resume`` maps channel ids to ``(seq, aggregate version)`` positions
         (an SSE ``Last-Event-ID``); they win over a channel's ``after``.
         """
-        access.require_somewhere(self.principal, access.READ)
+        if software_only(request):
+            # Software events alone: read on some site or some app will do.
+            software_access.require_somewhere(self.principal, software_access.READ)
+        else:
+            access.require_somewhere(self.principal, access.READ)
         if request.id in self._subs:
             raise Conflict(
                 f"Subscription {request.id!r} exists already on this connection.",
@@ -188,6 +206,8 @@ class StreamSession:
                 await check_presence(conn, self.principal, request.presence)
             if request.device_events is not None:
                 await check_device_events(conn, self.principal, request.device_events)
+            if request.software_events is not None:
+                await check_software_events(conn, self.principal, request.software_events)
         starts: list[Start] = []
         seen: set[str] = set()
         for spec, record in zip(request.channels, records, strict=True):
@@ -251,6 +271,8 @@ class StreamSession:
                     routes = self._routes.get(topic)
                     if routes and topic == self._device_topic:
                         await self._dispatch_device_event(routes, event)
+                    elif routes and topic == self._software_topic:
+                        await self._dispatch_software_event(routes, event)
                     elif routes:
                         await self._dispatch(routes, event)
 
@@ -347,6 +369,7 @@ class StreamSession:
             aggregates=sub.aggregates,
             presence=sub.presence,
             device_events=sub.device_events,
+            software_events=sub.software_events,
         )
         await self._send("subscribed", subscribed.model_dump_json(exclude_none=True))
         for feed in sub.feeds.values():
@@ -405,6 +428,49 @@ class StreamSession:
             if wanted is None or (wanted.site_id is not None and wanted.site_id != site_id):
                 continue
             await self._send(DEVICE_EVENT, f'{sub.device_prefix}"event":{event.body}}}')
+
+    async def _dispatch_software_event(
+        self, routes: list[tuple[Sub, Feed | None]], event: BusEvent
+    ) -> None:
+        """A software event to each subscription that may read its app (site or app scope)."""
+        try:
+            body = json.loads(event.body)
+            app_id = str(body["app_id"])
+        except (ValueError, KeyError, TypeError):
+            return  # not a software event body: nothing a client could use
+        site = body.get("site_id")
+        site_id = str(site) if site else await self._site_of_app(app_id)
+        if site_id is None:
+            return  # the app is gone: nobody can be told which site it was in
+        readable = software_access.can(
+            self.principal, site_id=site_id, app_id=app_id, permission=software_access.READ
+        )
+        if not readable:
+            return
+        frame: str | None = None
+        for sub, _ in routes:
+            wanted = sub.software_events
+            if wanted is None or (wanted.site_id is not None and wanted.site_id != site_id):
+                continue
+            if frame is None:
+                rest = {k: v for k, v in body.items() if k not in ("type", "app_id", "site_id")}
+                data = {"type": event.type, "app_id": app_id, "site_id": site_id, **rest}
+                frame = ev.dumps(data)
+            await self._send(SOFTWARE_EVENT, f'{sub.software_prefix}"event":{frame}}}')
+
+    async def _site_of_app(self, app_id: str) -> str | None:
+        """The site an app lives in (apps never move), remembered for the session."""
+        known = self._app_sites.get(app_id)
+        if known is not None:
+            return known
+        async with self.database.connect() as conn:
+            record = await apps_repo.get(conn, app_id, org_id=self.principal.org_id)
+        if record is None:
+            return None
+        if len(self._app_sites) >= MAX_KNOWN_APP_SITES:
+            self._app_sites.clear()
+        self._app_sites[app_id] = record.site_id
+        return record.site_id
 
     async def _replay(self, feed: Feed, *, before: int | None = None) -> None:
         """Send stored messages after ``feed.seq`` (and before ``before``), in seq order."""

@@ -1,9 +1,10 @@
 """What a stream subscription is made of, and the checks that come before it.
 
-:func:`resolve_channels` and :func:`check_presence` decide what a caller may
-follow (the HTTP rules: a channel it may not read is 404, a site without
-``site:<id>:read`` is 403); :func:`build_sub` lays out a checked
-:class:`Plan` as feeds and bus topics for the session.
+:func:`resolve_channels`, :func:`check_presence`, :func:`check_device_events`
+and :func:`check_software_events` decide what a caller may follow (the HTTP
+rules: a channel it may not read is 404, a site without ``site:<id>:read`` is
+403); :func:`build_sub` lays out a checked :class:`Plan` as feeds and bus
+topics for the session.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from fleetyard.protocol.stream import (
     ChannelSubscription,
     DeviceEventsSubscription,
     PresenceSubscription,
+    SoftwareEventsSubscription,
     StreamEventType,
     StreamSubscribe,
 )
 from fleetyard.server.services.auth import Principal, insufficient
 from fleetyard.server.services.devices.events import device_events_topic
 from fleetyard.server.services.errors import NotFound, ServiceError, Unprocessable
+from fleetyard.server.services.software import access as software_access
+from fleetyard.server.services.software._common import software_topic
 from fleetyard.server.services.telemetry import access
 from fleetyard.server.services.telemetry import events as ev
 from fleetyard.server.services.telemetry.agents import load_agent
@@ -41,9 +45,11 @@ __all__ = [
     "build_sub",
     "check_device_events",
     "check_presence",
+    "check_software_events",
     "error_frame",
     "invalid_message",
     "resolve_channels",
+    "software_only",
 ]
 
 
@@ -76,6 +82,9 @@ class Sub:
     # Device events (live only): which site, if one, and the frame opening.
     device_events: DeviceEventsSubscription | None = None
     device_prefix: str = ""
+    # Software events (live only): which site, if one, and the frame opening.
+    software_events: SoftwareEventsSubscription | None = None
+    software_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +185,43 @@ async def check_device_events(
         raise NotFound(f"Site {site_id!r} was not found.")
 
 
+def software_only(request: StreamSubscribe) -> bool:
+    """Whether a subscribe follows software events and nothing else (no telemetry)."""
+    return (
+        request.software_events is not None
+        and not request.channels
+        and request.presence is None
+        and request.device_events is None
+    )
+
+
+async def check_software_events(
+    conn: AsyncConnection, principal: Principal, subscription: SoftwareEventsSubscription
+) -> None:
+    """For one site: ``site:<id>:read`` or read on some app (403), an existing site (404).
+
+    Each event is then filtered as it is delivered: the caller sees an app's events
+    when it may read the app's site or the app itself.
+    """
+    site_id = subscription.site_id
+    if site_id is None:
+        software_access.require_somewhere(principal, software_access.READ)
+        return
+    if not software_access.can(
+        principal, site_id=site_id, app_id=None, permission=software_access.READ
+    ):
+        # App scopes name no site: they may still cover some of this site's apps.
+        _, apps = software_access.visible(principal)
+        if not apps:
+            raise insufficient([Scope("site", site_id, software_access.READ)])
+    if not await agents_repo.site_exists(conn, site_id, org_id=principal.org_id):
+        raise NotFound(f"Site {site_id!r} was not found.")
+
+
 def build_sub(plan: Plan, *, org_id: str | None = None) -> Sub:
     """The subscription a plan describes: its feeds, frame prefixes and bus topics.
 
-    ``org_id`` (the caller's) is needed when the plan follows device events.
+    ``org_id`` (the caller's) is needed when the plan follows device or software events.
     """
     request = plan.request
     sub = Sub(request.id, {}, request.aggregates, request.presence)
@@ -188,6 +230,11 @@ def build_sub(plan: Plan, *, org_id: str | None = None) -> Sub:
         sub.device_events = request.device_events
         sub.device_prefix = ev.prefix(type=StreamEventType.DEVICE_EVENT.value, sub=sub.id)
         sub.topics.append((device_events_topic(org_id), None))
+    if request.software_events is not None:
+        assert org_id is not None
+        sub.software_events = request.software_events
+        sub.software_prefix = ev.prefix(type=StreamEventType.SOFTWARE_EVENT.value, sub=sub.id)
+        sub.topics.append((software_topic(org_id), None))
     for start in plan.channels:
         record = start.record
         feed = Feed(record.id, record.pk, record.agent_id, record.name)
