@@ -26,21 +26,13 @@ from fleetyard.protocol.executions import (
     StateTransition,
 )
 from fleetyard.server.bus import Bus, BusEvent
+from fleetyard.server.services.agent_commands import control_topic
 from fleetyard.server.services.auth import Principal
 from fleetyard.server.services.clock import optional_datetime, to_datetime
 from fleetyard.server.services.devices.events import publish_events
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.dialect import begin_write
 from fleetyard.server.storage.repositories.executions import ExecutionRecord
-
-
-def control_topic(agent_id: str) -> str:
-    """The bus topic the agent's session forwards to the agent.
-
-    >>> control_topic("agt_1")
-    'agent:agt_1:control'
-    """
-    return f"agent:{agent_id}:control"
 
 
 @asynccontextmanager

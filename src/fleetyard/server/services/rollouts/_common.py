@@ -20,6 +20,7 @@ from fleetyard.protocol.rollouts import (
     RolloutState,
 )
 from fleetyard.server.bus import Bus, BusEvent
+from fleetyard.server.services.agent_commands import control_topic
 from fleetyard.server.services.clock import optional_datetime, to_datetime
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.dialect import begin_write
@@ -33,15 +34,6 @@ EVENT_COMPLETED = "rollout.completed"
 EVENT_FAILED = "rollout.failed"
 EVENT_CANCELLED = "rollout.cancelled"
 EVENT_MACHINE_FAILED = "machine.deploy_failed"
-
-
-def control_topic(agent_id: str) -> str:
-    """The bus topic the agent's session forwards to the agent (as executions use).
-
-    >>> control_topic("agt_1")
-    'agent:agt_1:control'
-    """
-    return f"agent:{agent_id}:control"
 
 
 def software_topic(org_id: str) -> str:
