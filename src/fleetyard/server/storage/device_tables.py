@@ -25,16 +25,7 @@ import sqlalchemy as sa
 
 from fleetyard.server.storage import telemetry_tables as _telemetry_tables  # noqa: F401  (agents)
 from fleetyard.server.storage.dialect import JSONType
-from fleetyard.server.storage.tables import Millis, metadata
-
-
-def _org() -> sa.Column[str]:
-    return sa.Column(
-        "org_id",
-        sa.String(40),
-        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
-        nullable=False,
-    )
+from fleetyard.server.storage.tables import Millis, metadata, org_column
 
 
 def _agent(nullable: bool = False) -> sa.Column[str]:
@@ -50,7 +41,7 @@ devices = sa.Table(
     "devices",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("site_id", sa.String(40), nullable=False),
     _agent(),
     sa.Column("device_url", sa.String(400), nullable=False),
@@ -74,7 +65,7 @@ executions = sa.Table(
     "executions",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("site_id", sa.String(40), nullable=False),
     _agent(),
     sa.Column("label", sa.String(200), nullable=False),
@@ -100,7 +91,7 @@ scenes = sa.Table(
     "scenes",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("site_id", sa.String(40), nullable=False),
     _agent(),
     sa.Column("label", sa.String(200), nullable=False),
@@ -115,7 +106,7 @@ schedules = sa.Table(
     "schedules",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column(
         "scene_id", sa.String(40), sa.ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False
     ),
@@ -135,7 +126,7 @@ agent_commands = sa.Table(
     "agent_commands",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     _agent(),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("args", JSONType, nullable=False),
@@ -184,7 +175,7 @@ event_listeners = sa.Table(
     "event_listeners",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("site_id", sa.String(40)),
     sa.Column("owner", sa.String(40)),
     sa.Column("cursor", sa.BigInteger, nullable=False),

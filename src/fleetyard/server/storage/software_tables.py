@@ -24,23 +24,13 @@ import sqlalchemy as sa
 
 from fleetyard.server.storage import telemetry_tables as _telemetry_tables  # noqa: F401  (agents)
 from fleetyard.server.storage.dialect import JSONType
-from fleetyard.server.storage.tables import Millis, metadata
-
-
-def _org() -> sa.Column[str]:
-    return sa.Column(
-        "org_id",
-        sa.String(40),
-        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
-        nullable=False,
-    )
-
+from fleetyard.server.storage.tables import Millis, metadata, org_column
 
 apps = sa.Table(
     "apps",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("site_id", sa.String(40), sa.ForeignKey("sites.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("targets", JSONType, nullable=False),
@@ -59,7 +49,7 @@ versions = sa.Table(
     "versions",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column(
         "app_id", sa.String(40), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False
     ),
@@ -110,7 +100,7 @@ site_chunks = sa.Table(
         "site_id", sa.String(40), sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
     ),
     sa.Column("hash", sa.String(64), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
     # Set when no version references it any more; GC deletes it after the grace period.
@@ -127,7 +117,7 @@ version_chunks = sa.Table(
         primary_key=True,
     ),
     sa.Column("hash", sa.String(64), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("site_id", sa.String(40), nullable=False),
     sa.Column("app_id", sa.String(40), nullable=False),
     # Referrers of a chunk: which versions use it.
@@ -140,7 +130,7 @@ site_quotas = sa.Table(
     sa.Column(
         "site_id", sa.String(40), sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
     ),
-    _org(),
+    org_column(),
     sa.Column("used_bytes", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     # NULL: no limit.
     sa.Column("limit_bytes", sa.BigInteger),
@@ -155,7 +145,7 @@ quota_history = sa.Table(
     ),
     # Days since the epoch (UTC).
     sa.Column("day", sa.Integer, primary_key=True),
-    _org(),
+    org_column(),
     sa.Column("used_bytes", sa.BigInteger, nullable=False),
 )
 
@@ -163,7 +153,7 @@ rollouts = sa.Table(
     "rollouts",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     sa.Column(
         "app_id", sa.String(40), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False
     ),
@@ -195,7 +185,7 @@ rollout_machines = sa.Table(
         sa.ForeignKey("agents.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    _org(),
+    org_column(),
     # queued → downloading → installing → succeeded | failed | cancelled | skipped
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("wave", sa.Integer, nullable=False, server_default=sa.text("0")),

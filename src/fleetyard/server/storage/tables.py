@@ -27,14 +27,23 @@ def _id(name: str = "id") -> sa.Column[str]:
     return sa.Column(name, sa.String(40), primary_key=True)
 
 
-def _org() -> sa.Column[str]:
+def org_column(*, index: bool = False) -> sa.Column[str]:
+    """The ``org_id`` every tenant row carries; deleting the organisation deletes the row.
+
+    ``index=False`` where the table's own unique or composite index already
+    leads with ``org_id``.
+    """
     return sa.Column(
         "org_id",
         sa.String(40),
         sa.ForeignKey("organizations.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
+        index=index,
     )
+
+
+def _org() -> sa.Column[str]:
+    return org_column(index=True)
 
 
 organizations = sa.Table(

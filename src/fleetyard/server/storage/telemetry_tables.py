@@ -27,27 +27,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from fleetyard.server.storage.dialect import JSONType
-from fleetyard.server.storage.tables import Millis, metadata
+from fleetyard.server.storage.tables import Millis, metadata, org_column
 
 # A rowid alias on SQLite (INTEGER PRIMARY KEY), BIGSERIAL on PostgreSQL.
 SurrogateKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _org() -> sa.Column[str]:
-    # No index of its own: each table's unique (org_id, name) index leads with it.
-    return sa.Column(
-        "org_id",
-        sa.String(40),
-        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
-        nullable=False,
-    )
 
 
 agents = sa.Table(
     "agents",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    _org(),
+    org_column(),
     # No cascade on purpose: deleting a site must not silently delete its
     # machines and their history; the sites service refuses while agents remain.
     sa.Column("site_id", sa.String(40), sa.ForeignKey("sites.id"), nullable=False, index=True),
@@ -67,7 +57,7 @@ channels = sa.Table(
     metadata,
     sa.Column("pk", SurrogateKey, primary_key=True, autoincrement=True),
     sa.Column("id", sa.String(40), nullable=False, unique=True),
-    _org(),
+    org_column(),
     sa.Column(
         "agent_id",
         sa.String(40),
