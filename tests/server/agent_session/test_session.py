@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 import httpx2
@@ -9,6 +11,7 @@ import pytest
 from httpx2.websockets import WebSocketDisconnect
 
 from fleetyard.protocol.stream import CLOSE_UNAUTHENTICATED
+from fleetyard.server.services.telemetry import publishing
 from fleetyard.server.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.server.agent_session.conftest import AgentWS, agent_token, message, open_session
@@ -169,6 +172,35 @@ def test_many_frames_in_flight_are_all_acked_in_channel_order(
             frame = ws.expect("ack")
             acks[frame["ref"]] = frame["results"][0]["seq"]
     assert [acks[f"r{n}"] for n in range(50)] == list(range(1, 51))
+
+
+def test_frames_whose_lookups_finish_out_of_order_are_stored_in_frame_order(
+    world: World, http: httpx2.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each frame's channel lookup takes less time than the one before, so the
+    # lookups finish in reverse; the writer must still get the frames in order.
+    lookup = publishing._resolve_one
+    calls = itertools.count()
+
+    async def slower_first(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.003 * (20 - min(next(calls), 20)))
+        return await lookup(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "_resolve_one", slower_first)
+    agent = world.agent("gw-1")
+    token = agent_token(http, agent)
+    with open_session(world.live, token) as ws:
+        ws.hello()
+        for n in range(20):
+            ws.send(type="publish", ref=f"r{n}", messages=[message("order", {"n": n}, f"o{n}")])
+        acks = {}
+        for _ in range(20):
+            frame = ws.expect("ack")
+            acks[frame["ref"]] = frame["results"][0]["seq"]
+    assert [acks[f"r{n}"] for n in range(20)] == list(range(1, 21))
+    channel = ok(http.get(f"/v1/agents/{agent}/channels/order"))["id"]
+    aggregate = ok(http.get(f"/v1/channels/{channel}/aggregate"))
+    assert aggregate["data"] == {"n": 19}
 
 
 def test_bad_frames_get_error_frames_and_the_session_goes_on(

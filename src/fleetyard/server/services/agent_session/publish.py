@@ -28,7 +28,7 @@ from fleetyard.server.services.telemetry import access, publishing
 from fleetyard.server.services.telemetry.channel_cache import by_name, cache_for
 from fleetyard.server.services.telemetry.channels import ChannelRef, Target
 from fleetyard.server.services.telemetry.ingest import IngestItem, IngestWriter
-from fleetyard.server.services.telemetry.publishing import Publish
+from fleetyard.server.services.telemetry.publishing import Publish, Turn
 from fleetyard.server.storage.repositories.telemetry import channels as channel_repo
 from fleetyard.server.storage.repositories.telemetry.channels import ChannelRecord
 
@@ -45,27 +45,38 @@ def _message(message: SessionMessage) -> Publish:
 
 
 async def publish_frame(
-    writer: IngestWriter, principal: Principal, agent_id: str, frame: PublishFrame
+    writer: IngestWriter,
+    principal: Principal,
+    agent_id: str,
+    frame: PublishFrame,
+    *,
+    turn: Turn | None = None,
 ) -> list[PublishResult]:
     """Store a frame's messages (all or nothing); one result per message, in order.
 
+    ``turn`` is awaited once the frame is checked, right before it is queued
+    for the writer (see :data:`~fleetyard.server.services.telemetry.publishing.Turn`).
     Raises the publishing service's errors: 422 ``payload_invalid`` (with
     ``errors``), ``channel_name_invalid``, 503 ``overloaded``…
     """
     if len(frame.messages) == 1:
         [message] = frame.messages
         result = await publishing.publish_result(
-            writer, principal, ChannelRef.named(agent_id, message.channel), _message(message)
+            writer,
+            principal,
+            ChannelRef.named(agent_id, message.channel),
+            _message(message),
+            turn=turn,
         )
         return [PublishResult(seq=result.seq, deduplicated=result.duplicate)]
     remembered = _remembered(writer, principal, agent_id, frame.messages)
     if remembered is not None:
-        return await _submit(writer, principal, frame.messages, remembered)
+        return await _submit(writer, principal, frame.messages, remembered, turn)
     items: list[tuple[Target, Publish]] = [
         (ChannelRef.named(agent_id, message.channel), _message(message))
         for message in frame.messages
     ]
-    acks = await publishing.publish_batch(writer, principal, items)
+    acks = await publishing.publish_batch(writer, principal, items, turn=turn)
     await _remember(writer, principal, {ack.channel_id for ack in acks})
     return [PublishResult(seq=ack.seq, deduplicated=ack.duplicate) for ack in acks]
 
@@ -98,6 +109,7 @@ async def _submit(
     principal: Principal,
     messages: list[SessionMessage],
     channels: dict[str, ChannelRecord],
+    turn: Turn | None,
 ) -> list[PublishResult]:
     now = now_ms()
     staged: list[IngestItem] = []
@@ -130,6 +142,8 @@ async def _submit(
             code=ErrorCode.PAYLOAD_INVALID,
             errors=errors,
         )
+    if turn is not None:
+        await turn()
     results = await writer.submit(staged)
     return [PublishResult(seq=r.seq, deduplicated=r.duplicate) for r in results]
 

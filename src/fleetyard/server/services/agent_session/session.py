@@ -10,9 +10,11 @@ Starlette (the route in ``api/routes/agent_session.py`` is a thin loop).
   (``command.dispatch``) and started, unfinished deployment
   (``deploy.start``), then the control topic is forwarded.
 - ``publish`` frames run concurrently (up to ``max_in_flight`` frames), each
-  answered by ``ack`` once durable; the ingest writer takes them in arrival
-  order. Every other frame is applied in order, one at a time, and answered
-  after its transaction commits.
+  answered by ``ack`` once durable; their checks and channel lookups overlap,
+  but the ingest writer takes them in arrival order (the aggregate is
+  last-writer-wins, and ``seq`` follows the agent's order). Every other
+  frame is applied in order, one at a time, and answered after its
+  transaction commits.
 - Any frame counts as a sign of life: ``last_seen`` is written at most once
   per ``touch_seconds``.
 - :meth:`AgentSession.close` marks the agent offline, unless another session
@@ -67,6 +69,7 @@ from fleetyard.server.services.rollouts import rollouts as rollouts_service
 from fleetyard.server.services.telemetry.agents import set_presence
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.presence import publish_presence
+from fleetyard.server.services.telemetry.publishing import Turn
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.repositories.telemetry.agents import AgentRecord
 
@@ -186,6 +189,7 @@ class AgentSession:
         self._sending_since: float | None = None
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: asyncio.Future[None] | None = None  # the last publish frame's turn
         self._last_touch = float("-inf")
         self._closed = False
         # Ids sent from storage whose bus event may still be on its way (published after
@@ -230,7 +234,9 @@ class AgentSession:
             return
         if isinstance(frame, Publish):
             await self._slots.acquire()
-            task = asyncio.create_task(self._publish(frame))
+            previous, queued = self._queued, asyncio.get_running_loop().create_future()
+            self._queued = queued
+            task = asyncio.create_task(self._publish(frame, previous, queued))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
@@ -300,18 +306,33 @@ class AgentSession:
                 self.database, org_id=self.org_id, agent_id=self.agent_id, result=frame
             )
 
-    async def _publish(self, frame: Publish) -> None:
+    async def _publish(
+        self, frame: Publish, previous: asyncio.Future[None] | None, queued: asyncio.Future[None]
+    ) -> None:
+        async def turn() -> None:
+            # Checks and channel lookups overlap; the writer gets the frames in the
+            # agent's order. The previous frame has been queued (or refused) when
+            # its future is done; this one is queued by the writer call that follows
+            # at once, before this task next yields, so the next frame waits for it.
+            if previous is not None:
+                await previous
+            queued.set_result(None)
+
         try:
-            answer = await self._publish_answer(frame)
+            answer = await self._publish_answer(frame, turn)
         finally:
+            if not queued.done():
+                queued.set_result(None)
             self._slots.release()
         # The agent may have gone away meanwhile: the route's read loop notices that too.
         with contextlib.suppress(Exception):
             await self._send(answer)
 
-    async def _publish_answer(self, frame: Publish) -> str:
+    async def _publish_answer(self, frame: Publish, turn: Turn) -> str:
         try:
-            results = await publish_frame(self.writer, self.principal, self.agent_id, frame)
+            results = await publish_frame(
+                self.writer, self.principal, self.agent_id, frame, turn=turn
+            )
         except ServiceError as exc:
             return error_frame(exc, frame.ref)
         except Exception:

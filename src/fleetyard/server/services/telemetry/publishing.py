@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,12 @@ from fleetyard.server.storage.repositories.telemetry import channels as channel_
 from fleetyard.server.storage.repositories.telemetry.channels import ChannelRecord
 
 MAX_FUTURE_MS = 24 * 3_600_000
+
+# Awaited right before a checked publish is queued for the writer. A caller that runs
+# several publishes concurrently but needs them stored in its own order (an agent
+# session: the aggregate is last-writer-wins) waits there for the previous one's
+# turn; the writer takes requests in the order they are queued.
+Turn = Callable[[], Awaitable[None]]
 """How far ahead of the server's clock a client timestamp may be (clock skew)."""
 
 
@@ -187,14 +193,25 @@ async def publish(
 
 
 async def publish_result(
-    writer: IngestWriter, principal: Principal, target: Target, message: Publish
+    writer: IngestWriter,
+    principal: Principal,
+    target: Target,
+    message: Publish,
+    *,
+    turn: Turn | None = None,
 ) -> IngestResult:
-    """:func:`publish`, answering what was stored; :func:`ack_json` makes it the reply."""
+    """:func:`publish`, answering what was stored; :func:`ack_json` makes it the reply.
+
+    ``turn``, when given, is awaited after the checks and right before the
+    message is queued for the writer (see :data:`Turn`).
+    """
     channel = await _resolve_one(writer, principal, as_ref(target))
     now = now_ms()
     problems = payload_problems(channel, message, now)
     if problems:
         raise invalid_payload(problems, ["body"])
+    if turn is not None:
+        await turn()
     [result] = await writer.submit([_item(principal, channel, message, now)])
     return result
 
@@ -271,7 +288,11 @@ async def _resolve_many(
 
 
 async def publish_batch(
-    writer: IngestWriter, principal: Principal, items: Sequence[tuple[Target, Publish]]
+    writer: IngestWriter,
+    principal: Principal,
+    items: Sequence[tuple[Target, Publish]],
+    *,
+    turn: Turn | None = None,
 ) -> list[PublishAck]:
     """Publish many messages to many channels, all or nothing.
 
@@ -279,7 +300,7 @@ async def publish_batch(
     with one ``errors`` entry per problem (``loc`` = ``["body", "items", i,
     field]``) and stores nothing — not even the named channels it would have
     created. The accepted batch is committed as one request: every message or
-    none. Acknowledgements come in item order.
+    none. Acknowledgements come in item order. ``turn`` as in :func:`publish_result`.
     """
     refs = [as_ref(target) for target, _ in items]
     channels = await _resolve_many(writer, principal, refs, create=False)
@@ -322,6 +343,8 @@ async def publish_batch(
         if channel is None:  # its agent was deleted between the checks and now
             raise NotFound("An agent of this batch was deleted meanwhile; nothing was stored.")
         staged.append(_item(principal, channel, message, now))
+    if turn is not None:
+        await turn()
     return [ack(result) for result in await writer.submit(staged)]
 
 
