@@ -6,7 +6,13 @@ process (Debian package ``wrk``). Prints requests/s and latency percentiles of
 both and the ratio. The publish is durable: each 201 means the message is
 committed to the database.
 
-Run: ``.venv/bin/python bench/publish_http.py [--seconds 10] [--connections 32]``.
+The two are loaded in alternating rounds (bare, publish, bare, publish…) so
+that other work on a shared machine weighs on both alike; each round's ratio
+is printed and the median is the result. Each server's CPU time per request
+(from ``/proc``) is printed too: it moves less with the machine's load than
+requests/s do.
+
+Run: ``.venv/bin/python bench/publish_http.py [--seconds 10] [--rounds 3] [--connections 32]``.
 Set ``FLEETYARD_BENCH_DATABASE_URL`` to run the server on PostgreSQL (in a
 scratch database created beside that one and dropped after the run).
 """
@@ -19,6 +25,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,8 +84,28 @@ def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> di
     return result
 
 
-def run(database_url: str, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
-    """Start the bare app and ``yard serve``, load each with wrk; their results."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    process: subprocess.Popen[bytes], url: str, headers: dict[str, str], args: argparse.Namespace
+) -> dict[str, float]:
+    """One wrk round against ``url``, with the serving process's CPU per request."""
+    before = cpu_seconds(process.pid)
+    result = wrk(url, headers, args.seconds, args.connections)
+    spent = cpu_seconds(process.pid) - before
+    result["cpu_us"] = spent / (result["rps"] * args.seconds) * 1e6
+    return result
+
+
+Rounds = list[tuple[dict[str, float], dict[str, float]]]
+
+
+def run(database_url: str, args: argparse.Namespace) -> Rounds:
+    """Start the bare app and ``yard serve``, load them with wrk in turns; each round's results."""
     workdir = Path(tempfile.mkdtemp(prefix="fleetyard-bench-"))
     env = {**os.environ, "FLEETYARD_BOOTSTRAP_API_KEY": KEY, "FLEETYARD_LOG_LEVEL": "warning"}
 
@@ -104,22 +131,24 @@ def run(database_url: str, args: argparse.Namespace) -> tuple[dict[str, float], 
         publish_url = f"{base}/v1/agents/{agent['id']}/channels/{quote('telemetry')}/messages"
         json_headers = {"Content-Type": "application/json"}
 
-        bare_result = wrk(
-            f"http://127.0.0.1:{bare_port}/", json_headers, args.seconds, args.connections
-        )
-        yard_result = wrk(publish_url, {**json_headers, **auth}, args.seconds, args.connections)
+        rounds: Rounds = []
+        for _ in range(args.rounds):
+            bare_result = measured(bare, f"http://127.0.0.1:{bare_port}/", json_headers, args)
+            yard_result = measured(yard, publish_url, {**json_headers, **auth}, args)
+            rounds.append((bare_result, yard_result))
     finally:
         for process in (bare, yard):
             process.terminate()
             process.wait(timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    return bare_result, yard_result
+    return rounds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -128,17 +157,24 @@ def main() -> None:
     postgres = bench_postgres_url()
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(scratch_postgres(postgres)) if postgres else ""
-        bare_result, yard_result = run(database_url, args)
+        rounds = run(database_url, args)
     kind = "postgresql" if postgres else "sqlite"
     print(
-        f"single-message publish over HTTP ({kind}), wrk -t1 -c{args.connections} -d{args.seconds}s"
+        f"single-message publish over HTTP ({kind}), wrk -t1 -c{args.connections}"
+        f" -d{args.seconds}s, {args.rounds} alternating rounds"
     )
-    for name, result in (("bare ASGI route", bare_result), ("durable publish", yard_result)):
-        print(
-            f"  {name:16}: {result['rps']:9,.0f} req/s   p50 {result['p50_ms']:6.2f} ms"
-            f"   p99 {result['p99_ms']:6.2f} ms"
-        )
-    print(f"  ratio           : {yard_result['rps'] / bare_result['rps']:9.2f}")
+    for number, (bare_result, yard_result) in enumerate(rounds, 1):
+        for name, result in (("bare ASGI route", bare_result), ("durable publish", yard_result)):
+            print(
+                f"  {number}. {name:16}: {result['rps']:9,.0f} req/s   p50"
+                f" {result['p50_ms']:6.2f} ms   p99 {result['p99_ms']:6.2f} ms"
+                f"   CPU {result['cpu_us']:6.1f} us/req"
+            )
+        print(f"     ratio           : {yard_result['rps'] / bare_result['rps']:9.2f}")
+    ratios = sorted(yard["rps"] / bare["rps"] for bare, yard in rounds)
+    cpu = sorted(bare["cpu_us"] / yard["cpu_us"] for bare, yard in rounds)
+    print(f"  median ratio (req/s)          : {statistics.median(ratios):.2f}")
+    print(f"  median ratio (CPU per request): {statistics.median(cpu):.2f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from fleetyard._version import __version__
 from fleetyard.protocol.errors import PROBLEM_CONTENT_TYPE
-from fleetyard.server.api.fastpath import PublishFastPath
+from fleetyard.server.api.fastpath import FleetyardAPI
 from fleetyard.server.api.idempotency import IdempotencyMiddleware
 from fleetyard.server.api.middleware import BodyMiddleware, RequestContextMiddleware
 from fleetyard.server.api.problems import install_problem_handlers
@@ -24,6 +24,7 @@ from fleetyard.server.services.chunks import gc as chunks_gc
 from fleetyard.server.services.chunks.uploads import Chunks
 from fleetyard.server.services.executions import schedules, sweep
 from fleetyard.server.services.rollouts import engine as rollouts_engine
+from fleetyard.server.services.software import purge as apps_purge
 from fleetyard.server.services.telemetry.fanout import StreamFanout
 from fleetyard.server.services.telemetry.ingest import IngestWriter
 from fleetyard.server.services.telemetry.presence import PresenceMonitor
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                 **schedules.job_handlers(database, bus, limit=settings.execution_limit_per_gateway),
                 **chunks_gc.job_handlers(chunks),
                 **rollouts_engine.job_handlers(database, bus),
+                **apps_purge.job_handlers(database),
             },
             poll_seconds=settings.job_poll_seconds,
         )
@@ -83,6 +85,7 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
                     name="fleetyard-retention",
                 )
             await chunks_gc.schedule_next(chunks)
+            await apps_purge.schedule_next(database)
             await jobs.start()
             sweeper = asyncio.create_task(
                 sweep.run_sweeper(
@@ -122,7 +125,8 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
             await blobs.close()
             await database.dispose()
 
-    app = FastAPI(
+    app = FleetyardAPI(
+        max_body_bytes=settings.max_body_bytes,
         title="Fleetyard",
         version=__version__,
         description=DESCRIPTION,
@@ -136,8 +140,8 @@ def create_app(settings: Settings, *, on_ready: OnReady | None = None) -> FastAP
     for router in ROUTERS:
         app.include_router(router)
     # Added last = runs first: ids and versions, then the body, then idempotency,
-    # then the publish fast path (see api/fastpath.py), then FastAPI's routing.
-    app.add_middleware(PublishFastPath)
+    # then FastAPI's routing. Single publishes are answered before all of it, by the
+    # fast path FleetyardAPI puts outside the stack (see api/fastpath.py).
     app.add_middleware(IdempotencyMiddleware, ttl_seconds=settings.idempotency_ttl_seconds)
     app.add_middleware(BodyMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -1,11 +1,11 @@
-"""The single-message publish routes, answered without FastAPI's routing and dependencies.
+"""The single-message publish routes, answered before the rest of the app sees them.
 
 Publishing is the server's hot path, measured against a bare ASGI route that
-only parses the same JSON (``bench/publish_http.py``; the aim is at least half
-its requests per second). FastAPI's routing, dependency solving and
-exception middleware cost more per request than the publish itself, so this
-pure-ASGI layer, mounted inside the request-id, body and idempotency
-middlewares, recognises
+only parses the same JSON (``bench/publish_http.py``). Starlette's and
+FastAPI's outer layers (error middleware, exception telemetry, body limit,
+routing, dependency solving) and Fleetyard's own request pipeline cost more
+per request than the publish itself, so :class:`FleetyardAPI` puts this
+pure-ASGI layer outside all of them. It recognises
 
 - ``POST /v1/channels/{channel_id}/messages`` and
 - ``POST /v1/agents/{agent_id}/channels/{name}/messages``
@@ -13,22 +13,38 @@ middlewares, recognises
 and answers them itself with the very code the FastAPI routes run
 (:func:`~fleetyard.server.api.routes.publish.publish_raw`), authenticating
 through the app's short-lived credential cache and checking the same scopes.
-Errors are the same problem documents (:func:`~.problems.problem_for`).
+It does what the request pipeline would have done for such a request: an
+``X-Request-Id`` (the caller's when it is safe, else a new one), the
+``Fleetyard-Version`` header, the body size limit. Errors are the same
+problem documents (:func:`~.problems.problem_for`).
 
-Anything it is not sure about falls through to the FastAPI routes, which
-stay mounted (and document the operations in OpenAPI): another method or
-path, an id that is not an id, no ``Authorization: Bearer`` header (the
-routes answer 401). The contract is the same either way; only the speed
+Anything it is not sure about goes to the full app, which keeps the routes
+(and documents the operations in OpenAPI): another method or path, an id
+that is not an id, no ``Authorization: Bearer`` header (the routes answer
+401), an ``Idempotency-Key``, a ``Content-Encoding``, a ``Fleetyard-Version``
+other than the current one, a body over the limit. A body already read is
+handed on unchanged. The contract is the same either way; only the speed
 differs.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 
-from fleetyard.server.api.middleware import ASGIApp, Receive, Scope, Send
+from fleetyard.protocol import API_VERSION
+from fleetyard.server.api.middleware import (
+    SAFE_REQUEST_ID,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    new_request_id,
+)
 from fleetyard.server.api.problems import problem_for
 from fleetyard.server.api.routes.publish import publish_raw
 from fleetyard.server.services.telemetry import access
@@ -38,6 +54,9 @@ from fleetyard.server.state import AppState
 _BY_ID = re.compile(r"/v1/channels/([A-Za-z0-9_\-]{1,64})/messages")
 _BY_NAME = re.compile(r"/v1/agents/([A-Za-z0-9_\-]{1,64})/channels/(.+)/messages")
 _JSON = (b"content-type", b"application/json")
+_VERSION = (b"fleetyard-version", API_VERSION.encode())
+# Request headers that ask for something only the full pipeline does.
+_HAND_ON = frozenset({b"idempotency-key", b"content-encoding"})
 
 
 def _target(path: str) -> Target | None:
@@ -50,20 +69,77 @@ def _target(path: str) -> Target | None:
     return None
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, secret = value.decode("latin-1").partition(" ")
-            secret = secret.strip()
-            return secret if scheme.lower() == "bearer" and secret else None
-    return None
+class _Request:
+    """What the fast path needs of the headers, read in one pass; None if it hands on."""
+
+    __slots__ = ("length", "request_id", "secret")
+
+    def __init__(self, secret: str, request_id: str | None, length: int | None) -> None:
+        self.secret = secret
+        self.request_id = request_id
+        self.length = length
+
+    @classmethod
+    def read(cls, scope: Scope) -> _Request | None:
+        secret = request_id = None
+        length: int | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, rest = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not rest.strip():
+                    return None
+                secret = rest.strip()
+            elif name == b"x-request-id":
+                given = value.decode("latin-1")
+                request_id = given if SAFE_REQUEST_ID.match(given) else None
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else None
+            elif name == b"fleetyard-version":
+                if value != _VERSION[1]:
+                    return None
+            elif name in _HAND_ON:
+                return None
+        return None if secret is None else cls(secret, request_id, length)
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The body, and whether it stayed within ``limit`` (reading stops past it)."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        data: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        chunks.append(data)
+        size += len(data)
+        if size > limit:
+            return b"".join(chunks), False
+    return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
+    """A ``receive`` that gives ``body`` first, then whatever is left of the request."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replay
 
 
 class PublishFastPath:
-    """Pure-ASGI middleware: see the module docstring."""
+    """Pure-ASGI wrapper around the whole app: see the module docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -74,27 +150,58 @@ class PublishFastPath:
             await self.app(scope, receive, send)
             return
         target = _target(scope["path"])
-        secret = None if target is None else _bearer(scope)
-        if target is None or secret is None:
+        request = None if target is None else _Request.read(scope)
+        if target is None or request is None or (request.length or 0) > self.max_body_bytes:
             await self.app(scope, receive, send)
             return
+        raw, within = await _read_body(receive, self.max_body_bytes)
+        if not within:
+            await self.app(scope, _replay(raw, receive, more=True), send)
+            return
+        request_id = request.request_id or new_request_id()
+        scope.setdefault("state", {}).update(
+            request_id=request_id, api_version=API_VERSION, raw_body=raw
+        )
         state: AppState = scope["app"].state.fleetyard
         try:
-            principal = await state.principals.authenticate(state.database, secret)
+            principal = await state.principals.authenticate(state.database, request.secret)
             access.require_somewhere(principal, access.WRITE)
-            raw = scope["state"].get("raw_body")
-            if raw is None:  # pragma: no cover - the body middleware always sets it
-                raw = await Request(scope, receive).body()
             status, body = await publish_raw(state.ingest, principal, target, raw)
         except Exception as exc:
-            response = await problem_for(Request(scope, receive), exc)
+            response = await problem_for(Request(scope, _replay(raw, receive, False)), exc)
+            response.raw_headers += [(b"x-request-id", request_id.encode()), _VERSION]
             await response(scope, receive, send)
             return
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [_JSON, (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    _JSON,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    _VERSION,
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class FleetyardAPI(FastAPI):
+    """FastAPI with :class:`PublishFastPath` outside its whole middleware stack.
+
+    Starlette sets ``scope["app"]`` before it calls the stack, so the fast path
+    finds the app's state as the routes do. ``fast_path = False`` (before the
+    first request) leaves it out, so that everything reaches the routes.
+    """
+
+    def __init__(self, *, max_body_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_body_bytes = max_body_bytes
+        self.fast_path = True
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack: ASGIApp = super().build_middleware_stack()
+        if not self.fast_path:
+            return stack
+        return PublishFastPath(stack, max_body_bytes=self.max_body_bytes)

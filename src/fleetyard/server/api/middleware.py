@@ -24,7 +24,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 # Request ids must be unique, not unguessable: drawn from a seeded PRNG instead of
@@ -32,7 +32,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _request_random = random.Random(secrets.randbits(128))  # noqa: S311
 
 
-def _new_request_id() -> str:
+def new_request_id() -> str:
     return new_id("req", random_bits=_request_random.getrandbits)
 
 
@@ -79,7 +79,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         given = header(scope, b"x-request-id")
-        request_id = given if given and _SAFE_REQUEST_ID.match(given) else _new_request_id()
+        request_id = given if given and SAFE_REQUEST_ID.match(given) else new_request_id()
         requested = header(scope, b"fleetyard-version")
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

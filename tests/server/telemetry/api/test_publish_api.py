@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from fleetyard.server.api.fastpath import PublishFastPath
+from fleetyard.protocol import API_VERSION
+from fleetyard.server.api.fastpath import FleetyardAPI
 from fleetyard.server.app import create_app
 from fleetyard.server.settings import Settings
 from tests.conftest import ADMIN_KEY
@@ -350,10 +352,40 @@ def test_publish_auth_idempotency_and_gzip(
     assert first.headers["x-request-id"].startswith("req_")
 
 
+def test_the_fast_path_keeps_the_request_pipeline_headers_and_limits(
+    http: httpx2.Client, agent: dict[str, Any], settings: Settings
+) -> None:
+    url = f"/v1/agents/{agent['id']}/channels/status/messages"
+    given = http.post(url, json={"payload": 1}, headers={"X-Request-Id": "trace-42"})
+    assert given.status_code == 201
+    assert given.headers["x-request-id"] == "trace-42"
+    assert given.headers["fleetyard-version"] == API_VERSION
+    unsafe = http.post(url, json={"payload": 2}, headers={"X-Request-Id": "bad id\t"})
+    assert unsafe.headers["x-request-id"].startswith("req_")
+    # Errors carry the same headers, and the request id in the problem body.
+    failed = http.post(url, content=b"{", headers={"X-Request-Id": "trace-43"})
+    assert (failed.status_code, failed.headers["x-request-id"]) == (400, "trace-43")
+    assert failed.json()["request_id"] == "trace-43"
+    # What the fast path hands on is answered by the full pipeline.
+    version = http.post(url, json={"payload": 3}, headers={"Fleetyard-Version": "1999-01-01"})
+    problem(version, 400, "unsupported_api_version")
+    too_big = b'{"payload": "' + b"x" * settings.max_body_bytes + b'"}'
+    problem(http.post(url, content=too_big), 413, "payload_too_large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies while reading
+        yield too_big[:1000]
+        yield too_big[1000:]
+
+    problem(http.post(url, content=chunks()), 413, "payload_too_large")
+    channel = ok(http.get(f"/v1/agents/{agent['id']}/channels/status"))
+    assert _payloads(http, channel["id"]) == [1, 2]
+
+
 def test_the_routes_behind_the_fast_path_answer_the_same(settings: Settings) -> None:
     """The FastAPI routes answer what the fast path answers (they serve what it passes on)."""
     app = create_app(settings)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not PublishFastPath]
+    assert isinstance(app, FleetyardAPI)
+    app.fast_path = False
     with (
         running_app(app) as transport,
         httpx2.Client(
