@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from fleetyard.protocol.chunks import ChunkRef
@@ -446,6 +446,54 @@ class AppRun(RequestModel):
     health_command: list[str] | None = Field(default=None, max_length=200)
 
 
+# -- the same shapes, read leniently from a server ------------------------------------------
+#
+# Manifests and run settings are request models (a publish or a patch with a member
+# the server does not know is refused). Inside responses they are read with the
+# subclasses below, which keep unknown members like every ResponseModel, so an
+# older SDK (or agent) keeps working against a newer server that adds one. The
+# rules of the request models (paths, sizes, symlinks) still hold.
+
+
+class ServerChunkRef(ChunkRef):
+    """A :class:`~fleetyard.protocol.chunks.ChunkRef` as a server sends it (unknown
+    members kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ServerManifestEntry(ManifestEntry):
+    """A :class:`ManifestEntry` as a server sends it (unknown members kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    chunks: list[ServerChunkRef] | None = None  # type: ignore[assignment]
+
+
+class ServerManifest(Manifest):
+    """A :class:`Manifest` as a server sends it: unknown members of the manifest, of
+    its entries and of their chunks are kept, the manifest's rules still checked.
+
+    >>> m = ServerManifest.model_validate(
+    ...     {"entries": [{"path": "d", "type": "dir", "owner": "root"}], "signed": True})
+    >>> m.entries[0].model_extra, canonical_manifest_json(m)
+    ({'owner': 'root'}, '{"entries":[{"mode":493,"path":"d","type":"dir"}]}')
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    entries: list[ServerManifestEntry] = Field(  # type: ignore[assignment]
+        default_factory=list, max_length=MAX_ENTRIES
+    )
+
+
+class ServerAppRun(AppRun):
+    """:class:`AppRun` as a server sends it (unknown members kept; sent back with a patch,
+    they reach the server that knows them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class Version(ResponseModel):
     """One immutable version. ``manifest`` only comes with a single version's GET."""
 
@@ -459,7 +507,7 @@ class Version(ResponseModel):
     created_at: Timestamp
     created_by: str | None = None
     current: bool = False
-    manifest: Manifest | None = None
+    manifest: ServerManifest | None = None
 
 
 class App(ResponseModel):
@@ -470,7 +518,7 @@ class App(ResponseModel):
     name: str
     targets: list[str] = Field(default_factory=list)
     extract_path: str | None = None
-    run: AppRun = Field(default_factory=AppRun)
+    run: ServerAppRun = Field(default_factory=ServerAppRun)
     current_version: Version | None = None
     deleted_at: Timestamp | None = None
     created_at: Timestamp

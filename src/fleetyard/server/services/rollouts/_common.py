@@ -56,10 +56,14 @@ async def writing(database: Database) -> AsyncIterator[AsyncConnection]:
 
 @dataclass
 class Effects:
-    """What to announce once the transaction committed: agent frames and software events."""
+    """What to announce once the transaction committed: agent frames and software events.
+
+    ``sites`` remembers each app's site for the events' bodies (app id → site id).
+    """
 
     frames: list[tuple[str, DeployStart | DeployCancel]] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sites: dict[str, str] = field(default_factory=dict)
 
     def event(self, type: str, at_ms: int, **body: Any) -> None:
         self.events.append((type, {**body, "at": format_timestamp(to_datetime(at_ms))}))

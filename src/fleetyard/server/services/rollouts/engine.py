@@ -146,14 +146,7 @@ async def begin(
     await repo.update(
         conn, rollout.id, org_id=rollout.org_id, values={"state": "running", "updated_at": now}
     )
-    effects.event(
-        EVENT_STARTED,
-        now,
-        rollout_id=rollout.id,
-        app_id=rollout.app_id,
-        version_id=rollout.version_id,
-        state="running",
-    )
+    await _rollout_event(conn, effects, rollout, EVENT_STARTED, now, state="running")
     locked = await repo.get(conn, rollout.id, org_id=rollout.org_id)
     assert locked is not None
     await advance_locked(conn, effects, locked, now=now)
@@ -192,7 +185,7 @@ async def advance_locked(
         for m in timed_out:
             states[m.agent_id] = MachineState.FAILED
             effects.frames.append((m.agent_id, DeployCancel(rollout_id=rollout.id)))
-            _machine_failed(effects, rollout, m.agent_id, error, now)
+            await _machine_failed(conn, effects, rollout, m.agent_id, error, now)
 
     # 2. abort threshold (and a failed canary)
     succeeded = sum(1 for s in states.values() if s == MachineState.SUCCEEDED)
@@ -257,17 +250,43 @@ async def advance_locked(
         await _ensure_job(conn, rollout, at_ms=deadline, now=now)
 
 
-def _machine_failed(
-    effects: Effects, rollout: RolloutRecord, agent_id: str, error: str | None, now: int
+async def _rollout_event(
+    conn: AsyncConnection,
+    effects: Effects,
+    rollout: RolloutRecord,
+    type: str,
+    now: int,
+    **body: Any,
 ) -> None:
+    """A software event about ``rollout``: ``rollout_id``, ``app_id``, ``site_id`` (the
+    app's, read once per transaction: an app never changes site) and ``version_id``,
+    then ``body``."""
+    site_id = effects.sites.get(rollout.app_id)
+    if site_id is None:
+        app = await apps_repo.get(conn, rollout.app_id, org_id=rollout.org_id)
+        if app is not None:
+            site_id = effects.sites[rollout.app_id] = app.site_id
     effects.event(
-        EVENT_MACHINE_FAILED,
+        type,
         now,
         rollout_id=rollout.id,
         app_id=rollout.app_id,
+        site_id=site_id,
         version_id=rollout.version_id,
-        agent_id=agent_id,
-        error=error,
+        **body,
+    )
+
+
+async def _machine_failed(
+    conn: AsyncConnection,
+    effects: Effects,
+    rollout: RolloutRecord,
+    agent_id: str,
+    error: str | None,
+    now: int,
+) -> None:
+    await _rollout_event(
+        conn, effects, rollout, EVENT_MACHINE_FAILED, now, agent_id=agent_id, error=error
     )
 
 
@@ -342,14 +361,7 @@ async def _finish(
     event = EVENT_COMPLETED if state == RolloutState.SUCCEEDED else EVENT_FAILED
     if state == RolloutState.CANCELLED:
         event = EVENT_CANCELLED
-    effects.event(
-        event,
-        now,
-        rollout_id=rollout.id,
-        app_id=rollout.app_id,
-        version_id=rollout.version_id,
-        state=state.value,
-    )
+    await _rollout_event(conn, effects, rollout, event, now, state=state.value)
 
 
 def _job_id(rollout_id: str, at_ms: int) -> str:
@@ -469,7 +481,7 @@ async def record_update(
                 values["started_at"] = now
             await repo.update_machines(conn, rollout.id, [agent_id], org_id=org_id, values=values)
             if new == MachineState.FAILED:
-                _machine_failed(effects, rollout, agent_id, update.error, now)
+                await _machine_failed(conn, effects, rollout, agent_id, update.error, now)
             await advance_locked(conn, effects, rollout, now=now)
     await deliver(bus, org_id, effects)
 

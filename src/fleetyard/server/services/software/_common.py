@@ -12,9 +12,9 @@ from fleetyard.protocol.common import format_timestamp
 from fleetyard.protocol.software import (
     RESTORE_WINDOW_DAYS,
     App,
-    AppRun,
     FileEntry,
-    Manifest,
+    ServerAppRun,
+    ServerManifest,
     Version,
 )
 from fleetyard.server.bus import Bus, BusEvent
@@ -94,7 +94,7 @@ def version_model(
 ) -> Version:
     manifest = None
     if with_manifest and record.manifest is not None:
-        manifest = Manifest.model_validate(record.manifest)
+        manifest = ServerManifest.model_validate(record.manifest)
     return Version(
         id=record.id,
         app_id=record.app_id,
@@ -134,7 +134,7 @@ def _app(record: AppRecord, version: VersionRecord | None) -> App:
         name=record.name,
         targets=record.targets,
         extract_path=record.extract_path,
-        run=AppRun.model_validate(record.run),
+        run=ServerAppRun.model_validate(record.run),
         current_version=current,
         deleted_at=optional_datetime(record.deleted_at),
         created_at=to_datetime(record.created_at),

@@ -3,8 +3,8 @@
 A deleted app keeps its rows, is hidden from lists (unless asked for) and
 refuses versions and rollbacks; it can be restored for
 :data:`~fleetyard.protocol.software.RESTORE_WINDOW_DAYS` days. Past that it
-answers 404 everywhere. (Purging the rows of expired apps is not done yet: they
-stay in the database, invisible.)
+answers 404 everywhere, and the hourly ``apps.purge`` job
+(:mod:`~fleetyard.server.services.software.purge`) removes its rows.
 
 Example::
 

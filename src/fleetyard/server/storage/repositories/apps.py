@@ -148,3 +148,34 @@ async def agents_in_site(
         agents.c.id.in_(list(agent_ids)),
     )
     return set((await conn.execute(stmt)).scalars().all())
+
+
+async def deleted_before(
+    conn: AsyncConnection, cutoff: int, *, limit: int
+) -> list[tuple[str, str]]:
+    """``(org_id, app_id)`` of apps soft-deleted at or before ``cutoff``, oldest first.
+
+    Across organisations on purpose: only the purge job (no caller, no tenant)
+    reads this; every deletion then names the app's own organisation.
+    """
+    stmt = (
+        sa.select(t.c.org_id, t.c.id)
+        .where(t.c.deleted_at.is_not(None), t.c.deleted_at <= cutoff)
+        .order_by(t.c.deleted_at, t.c.id)
+        .limit(limit)
+    )
+    return [(r.org_id, r.id) for r in (await conn.execute(stmt)).all()]
+
+
+async def delete_if_deleted_before(
+    conn: AsyncConnection, app_id: str, *, org_id: str, cutoff: int
+) -> bool:
+    """Remove the app's row if it is still soft-deleted at or before ``cutoff`` (a restore
+    in between keeps it). Its versions and rollouts go with it (``ON DELETE CASCADE``)."""
+    stmt = sa.delete(t).where(
+        t.c.id == app_id,
+        t.c.org_id == org_id,
+        t.c.deleted_at.is_not(None),
+        t.c.deleted_at <= cutoff,
+    )
+    return bool((await conn.execute(stmt)).rowcount)

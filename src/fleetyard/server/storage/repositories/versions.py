@@ -203,3 +203,21 @@ async def all_files(conn: AsyncConnection, version_id: str, *, org_id: str) -> l
     """Every entry of a version (for a diff)."""
     stmt = sa.select(f).where(f.c.version_id == version_id, f.c.org_id == org_id)
     return [_file(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def ids_of_app(conn: AsyncConnection, *, org_id: str, app_id: str, limit: int) -> list[str]:
+    """Ids of the app's versions, lowest number first (at most ``limit``)."""
+    stmt = (
+        sa.select(t.c.id)
+        .where(t.c.org_id == org_id, t.c.app_id == app_id)
+        .order_by(t.c.number)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).scalars().all())
+
+
+async def delete(conn: AsyncConnection, version_id: str, *, org_id: str, app_id: str) -> bool:
+    """Remove a version; its file rows and chunk references go with it
+    (``ON DELETE CASCADE``). Only the purge of expired apps calls this."""
+    stmt = sa.delete(t).where(t.c.id == version_id, t.c.org_id == org_id, t.c.app_id == app_id)
+    return bool((await conn.execute(stmt)).rowcount)
