@@ -225,3 +225,88 @@ def insert_messages_sqlite(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...
     if rows:
         encode = json.dumps
         db.executemany(_SQLITE_INSERT, [(*row[:5], encode(row[5]), row[6]) for row in rows])
+
+
+# -- PostgreSQL, on the driver's own connection -------------------------------------------
+#
+# The same steps again, on the asyncpg connection under the writer's SQLAlchemy
+# connection: per batch, SQLAlchemy's statement building and per-row parameter
+# processing cost the event loop more than the statements themselves, and its
+# executemany of message rows is one Bind/Execute per row. Here every list of
+# values goes as one array parameter and ``unnest`` turns it back into rows, so
+# each step is one statement whatever the batch size. JSON travels as text
+# (``json.dumps``, as the JSON column type encodes it) and is cast to ``jsonb``
+# in the statement; ``jsonb`` read back is decoded already, by the codec
+# SQLAlchemy's asyncpg dialect sets on each of its connections.
+
+_PG_LOCK = (
+    "SELECT pk, org_id, last_seq, aggregate, aggregate_version FROM channels"
+    " WHERE pk = ANY($1::bigint[]) ORDER BY pk FOR UPDATE"
+)
+_PG_EXISTING = (
+    "SELECT m.channel_pk, m.client_message_id, m.seq, m.ts, m.org_id FROM messages m"
+    " JOIN unnest($1::bigint[], $2::text[]) AS w(pk, cid)"
+    " ON m.channel_pk = w.pk AND m.client_message_id = w.cid"
+)
+_PG_SAVE_CHANNELS = (
+    "UPDATE channels SET last_seq = v.last_seq, aggregate = v.aggregate::jsonb,"
+    " aggregate_version = v.version, aggregate_updated_at = $5"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])"
+    " AS v(pk, last_seq, aggregate, version) WHERE channels.pk = v.pk"
+)
+_PG_INSERT = (
+    "INSERT INTO messages"
+    " (channel_pk, seq, org_id, ts, received_at, payload, client_message_id)"
+    " SELECT pk, seq, org_id, ts, received_at, payload::jsonb, client_message_id"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],"
+    " $6::text[], $7::text[]) AS r(pk, seq, org_id, ts, received_at, payload, client_message_id)"
+)
+
+
+async def lock_channels_pg(driver: Any, owners: Mapping[int, str]) -> dict[int, ChannelState]:
+    """:func:`lock_channels` on an asyncpg connection, inside its transaction."""
+    found: dict[int, ChannelState] = {}
+    for pk, org_id, last_seq, aggregate, version in await driver.fetch(_PG_LOCK, sorted(owners)):
+        if owners[pk] == org_id:
+            found[pk] = ChannelState(pk, org_id, last_seq, aggregate, version)
+    return found
+
+
+async def existing_client_ids_pg(
+    driver: Any, wanted: Collection[tuple[int, str]], *, owners: Mapping[int, str]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """:func:`existing_client_ids` on an asyncpg connection."""
+    pairs = list(wanted)
+    rows = await driver.fetch(_PG_EXISTING, [p for p, _ in pairs], [c for _, c in pairs])
+    return {
+        (channel_pk, client_id): (seq, ts)
+        for channel_pk, client_id, seq, ts, org_id in rows
+        if owners.get(channel_pk) == org_id
+    }
+
+
+async def save_channels_pg(driver: Any, states: Sequence[ChannelState], now: int) -> None:
+    """:func:`save_channels` (``with_aggregate``) on an asyncpg connection."""
+    if states:
+        encode = json.dumps
+        await driver.execute(
+            _PG_SAVE_CHANNELS,
+            [s.pk for s in states],
+            [s.last_seq for s in states],
+            [encode(s.aggregate) for s in states],
+            [s.aggregate_version for s in states],
+            now,
+        )
+
+
+async def insert_messages_pg(driver: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    """:func:`insert_messages` on an asyncpg connection: one statement for the batch."""
+    if rows:
+        encode = json.dumps
+        columns = list(zip(*rows, strict=True))
+        await driver.execute(
+            _PG_INSERT,
+            *columns[:5],
+            [encode(payload) for payload in columns[5]],
+            columns[6],
+        )
