@@ -13,8 +13,10 @@ only) and commits it in ONE transaction ("group commit"):
 2. look up which ``client_message_id`` s are already stored (a resend is
    acknowledged with the stored seq and not stored twice — across batches via
    the lookup, within the batch via the same map);
-3. assign seqs ``last_seq + 1 …`` and merge the aggregates in memory;
-4. write each channel once (executemany) and insert the messages (executemany);
+3. assign seqs ``last_seq + 1 …`` and merge the aggregates in memory
+   (:mod:`.staging`);
+4. write each channel once and insert the messages (one executemany each on
+   SQLite; one statement each on PostgreSQL, values as arrays);
 5. commit, then answer each caller, then tell the listeners (stream fan-out).
 
 Seqs are gap-free in commit order because they are assigned while holding the
@@ -48,19 +50,18 @@ import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.server.services.clock import now_ms
 from fleetyard.server.services.errors import (
-    NotFound,
     Overloaded,
-    PreconditionFailed,
     ServiceError,
     Unavailable,
 )
+from fleetyard.server.services.telemetry import staging
 from fleetyard.server.services.telemetry.batches import (
     CommittedAggregate,
     CommittedBatch,
@@ -69,7 +70,7 @@ from fleetyard.server.services.telemetry.batches import (
     IngestResult,
     Listener,
 )
-from fleetyard.server.services.telemetry.merge import apply_publish
+from fleetyard.server.services.telemetry.staging import Outcome, Request
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.dialect import (
     DatabaseKind,
@@ -99,22 +100,9 @@ DEFAULT_MAX_BATCH = 5_000
 
 
 @dataclass(slots=True)
-class _Request:
-    items: Sequence[IngestItem]
-    future: asyncio.Future[list[IngestResult]]
-    expected_version: int | None = None
-
-
-@dataclass(slots=True)
 class _Operation:
     fn: Callable[[AsyncConnection], Awaitable[Any]]
     future: asyncio.Future[Any]
-
-
-@dataclass(slots=True)
-class _Outcome:
-    results: list[list[IngestResult] | ServiceError] = field(default_factory=list)
-    committed: CommittedBatch = field(default_factory=lambda: CommittedBatch([], {}, []))
 
 
 class IngestWriter:
@@ -142,7 +130,7 @@ class IngestWriter:
         self.max_batch = max_batch
         self.retry_after_seconds = retry_after_seconds
         self._clock = clock
-        self._queue: deque[_Request | _Operation] = deque()
+        self._queue: deque[Request | _Operation] = deque()
         self._pending = 0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -226,7 +214,7 @@ class IngestWriter:
                 retry_after=self.retry_after_seconds,
             )
         future: asyncio.Future[list[IngestResult]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Request(items, future, expected_version))
+        self._queue.append(Request(items, future, expected_version))
         self._pending += len(items)
         self._wakeup.set()
         return await future
@@ -262,12 +250,12 @@ class IngestWriter:
             except Exception:  # pragma: no cover - a bug; keep serving the others
                 log.exception("ingest writer step failed")
 
-    def _take_batch(self) -> list[_Request]:
-        batch: list[_Request] = []
+    def _take_batch(self) -> list[Request]:
+        batch: list[Request] = []
         count = 0
         while self._queue:
             head = self._queue[0]
-            if not isinstance(head, _Request):
+            if not isinstance(head, Request):
                 break
             if batch and count + len(head.items) > self.max_batch:
                 break
@@ -291,7 +279,7 @@ class IngestWriter:
         if not operation.future.done():
             operation.future.set_result(result)
 
-    async def _commit(self, batch: list[_Request]) -> None:
+    async def _commit(self, batch: list[Request]) -> None:
         try:
             outcome = await self._write(batch)
         except Exception as exc:
@@ -364,7 +352,7 @@ class IngestWriter:
         if db is not None:
             db.close()
 
-    def _write_sqlite(self, batch: list[_Request], now: int) -> _Outcome:
+    def _write_sqlite(self, batch: list[Request], now: int) -> Outcome:
         """:meth:`_write` on SQLite, run whole on the writer's thread.
 
         The same steps and statements as the SQLAlchemy path, on a plain
@@ -378,16 +366,16 @@ class IngestWriter:
             self._sqlite = connect_sqlite_writer(self._sqlite_path)
         db = self._sqlite
         owners = {item.channel_pk: item.org_id for request in batch for item in request.items}
-        outcome = _Outcome()
+        outcome = Outcome()
         try:
             db.execute("BEGIN IMMEDIATE")
             states = repo.lock_channels_sqlite(db, owners)
-            wanted = self._wanted(batch, states)
+            wanted = staging.wanted(batch, states)
             seen = repo.existing_client_ids_sqlite(db, wanted, owners=owners) if wanted else {}
             rows: list[tuple[Any, ...]] = []
             changed: set[int] = set()
             for request in batch:
-                outcome.results.append(self._apply(request, states, seen, rows, changed, now))
+                outcome.results.append(staging.stage(request, states, seen, rows, changed, now))
             repo.save_channels_sqlite(db, [states[pk] for pk in sorted(changed)], now)
             repo.insert_messages_sqlite(db, rows)
             db.execute("COMMIT")
@@ -395,47 +383,10 @@ class IngestWriter:
             # Never reuse a connection a failed batch may have left mid-transaction.
             self._close_sqlite()
             raise
-        outcome.committed = self._committed(batch, states, rows, changed, now)
+        outcome.committed = staging.committed(batch, states, rows, changed, now)
         return outcome
 
-    @staticmethod
-    def _wanted(
-        batch: list[_Request], states: dict[int, repo.ChannelState]
-    ) -> set[tuple[int, str]]:
-        return {
-            (item.channel_pk, item.client_message_id)
-            for request in batch
-            for item in request.items
-            if item.client_message_id is not None
-            and (item.save_log or item.log_aggregate)
-            and item.channel_pk in states
-        }
-
-    @staticmethod
-    def _committed(
-        batch: list[_Request],
-        states: dict[int, repo.ChannelState],
-        rows: list[tuple[Any, ...]],
-        changed: set[int],
-        now: int,
-    ) -> CommittedBatch:
-        ids = {item.channel_pk: item.channel_id for request in batch for item in request.items}
-        return CommittedBatch(
-            rows,
-            ids,
-            [
-                CommittedAggregate(
-                    org_id=states[pk].org_id,
-                    channel_id=ids[pk],
-                    data=states[pk].aggregate,
-                    version=states[pk].aggregate_version,
-                    updated_at=now,
-                )
-                for pk in sorted(changed)
-            ],
-        )
-
-    async def _write(self, batch: list[_Request]) -> _Outcome:
+    async def _write(self, batch: list[Request]) -> Outcome:
         now = self._clock()
         if self._executor is not None:
             loop = asyncio.get_running_loop()
@@ -443,17 +394,17 @@ class IngestWriter:
         if self.database.kind is DatabaseKind.POSTGRESQL:
             return await self._write_postgres(batch, now)
         owners = {item.channel_pk: item.org_id for request in batch for item in request.items}
-        outcome = _Outcome()
+        outcome = Outcome()
         conn = await self._batch_connection()
         try:
             await begin_write(conn, self.database.kind)
             states = await repo.lock_channels(conn, self.database.kind, owners)
-            wanted = self._wanted(batch, states)
+            wanted = staging.wanted(batch, states)
             seen = await repo.existing_client_ids(conn, wanted, owners=owners) if wanted else {}
             rows: list[tuple[Any, ...]] = []
             changed: set[int] = set()
             for request in batch:
-                outcome.results.append(self._apply(request, states, seen, rows, changed, now))
+                outcome.results.append(staging.stage(request, states, seen, rows, changed, now))
             await repo.save_channels(
                 conn,
                 seq_only=[],
@@ -474,10 +425,10 @@ class IngestWriter:
             # Never reuse a connection a failed batch may have left mid-transaction.
             await self._drop_connection()
             raise
-        outcome.committed = self._committed(batch, states, rows, changed, now)
+        outcome.committed = staging.committed(batch, states, rows, changed, now)
         return outcome
 
-    async def _write_postgres(self, batch: list[_Request], now: int) -> _Outcome:
+    async def _write_postgres(self, batch: list[Request], now: int) -> Outcome:
         """:meth:`_write` on PostgreSQL, on the asyncpg connection under the batch one.
 
         The same steps as the SQLAlchemy path, each one statement with array
@@ -486,12 +437,12 @@ class IngestWriter:
         """
         conn = await self._batch_connection()
         owners = {item.channel_pk: item.org_id for request in batch for item in request.items}
-        outcome = _Outcome()
+        outcome = Outcome()
         try:
             driver: Any = (await conn.get_raw_connection()).driver_connection
             async with driver.transaction():
                 states = await repo.lock_channels_pg(driver, owners)
-                wanted = self._wanted(batch, states)
+                wanted = staging.wanted(batch, states)
                 seen = (
                     await repo.existing_client_ids_pg(driver, wanted, owners=owners)
                     if wanted
@@ -500,89 +451,12 @@ class IngestWriter:
                 rows: list[tuple[Any, ...]] = []
                 changed: set[int] = set()
                 for request in batch:
-                    outcome.results.append(self._apply(request, states, seen, rows, changed, now))
+                    outcome.results.append(staging.stage(request, states, seen, rows, changed, now))
                 await repo.save_channels_pg(driver, [states[pk] for pk in sorted(changed)], now)
                 await repo.insert_messages_pg(driver, rows)
         except BaseException:
             # Never reuse a connection a failed batch may have left mid-transaction.
             await self._drop_connection()
             raise
-        outcome.committed = self._committed(batch, states, rows, changed, now)
+        outcome.committed = staging.committed(batch, states, rows, changed, now)
         return outcome
-
-    @staticmethod
-    def _apply(
-        request: _Request,
-        states: dict[int, repo.ChannelState],
-        seen: dict[tuple[int, str], tuple[int, int]],
-        rows: list[tuple[Any, ...]],
-        changed: set[int],
-        now: int,
-    ) -> list[IngestResult] | ServiceError:
-        """Stage one request into the batch, or say why it cannot be (nothing staged then)."""
-        for item in request.items:
-            state = states.get(item.channel_pk)
-            if state is None or state.org_id != item.org_id:
-                return NotFound(f"Channel {item.channel_id!r} was not found.")
-        if request.expected_version is not None:
-            state = states[request.items[0].channel_pk]
-            if state.aggregate_version != request.expected_version:
-                return PreconditionFailed(
-                    f"The aggregate is at version {state.aggregate_version}, "
-                    f"not {request.expected_version}.",
-                    current_version=state.aggregate_version,
-                )
-        results: list[IngestResult] = []
-        for item in request.items:
-            state = states[item.channel_pk]
-            logged = item.save_log or item.log_aggregate
-            key = (item.channel_pk, item.client_message_id) if item.client_message_id else None
-            if logged and key is not None and key in seen:
-                stored_seq, stored_ts = seen[key]
-                results.append(
-                    IngestResult(
-                        item.channel_id,
-                        stored_seq,
-                        stored_ts,
-                        True,
-                        state.aggregate_version,
-                        state.aggregate,
-                    )
-                )
-                continue
-            state.aggregate = apply_publish(
-                state.aggregate, item.payload, override=item.override_aggregate
-            )
-            # Every accepted publish is a new aggregate version, so If-Match
-            # sees writes that land in the same batch as its own.
-            state.aggregate_version += 1
-            changed.add(item.channel_pk)
-            seq: int | None = None
-            if logged:
-                state.last_seq += 1
-                seq = state.last_seq
-                # In repo.MESSAGE_COLUMNS order.
-                rows.append(
-                    (
-                        item.channel_pk,
-                        seq,
-                        item.org_id,
-                        item.ts,
-                        now,
-                        state.aggregate if item.log_aggregate else item.payload,
-                        item.client_message_id,
-                    )
-                )
-                if key is not None:
-                    seen[key] = (seq, item.ts)
-            results.append(
-                IngestResult(
-                    item.channel_id,
-                    seq,
-                    item.ts,
-                    False,
-                    state.aggregate_version,
-                    state.aggregate,
-                )
-            )
-        return results
