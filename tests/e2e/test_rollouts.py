@@ -1,9 +1,9 @@
 """Software delivery end to end: `yard push`, `yard serve` and two `yard agent run` machines.
 
-A version pushed from the CLI reaches both machines; one fails its health
-command and stays where it was; a canary that fails stops the rollout before
-the rest; a rollback makes the old version current; a scheduled rollout fires
-after the server restarted.
+A version pushed from the CLI reaches both machines; the next one fails its
+health command on one machine, which switches back to the version before; a
+canary that fails stops the rollout before the rest; a rollback makes the old
+version current; a scheduled rollout fires after the server restarted.
 """
 
 from __future__ import annotations
@@ -89,32 +89,42 @@ def test_push_deploy_health_failure_canary_and_rollback(fleet: Fleet) -> None:
     client, ids = fleet.client, fleet.ids
     one = _yard(fleet.server, "push", str(fleet.dist), APP, "--site", fleet.site_id, "-m", "one")
     assert one["number"] == 1
-    client.apps.patch(APP, targets=[ids["good"], ids["bad"]], run={"health_command": HEALTH})
+    client.apps.patch(APP, targets=[ids["good"], ids["bad"]])
 
-    # Both machines get v1; the one whose health command fails reports it and keeps nothing.
+    # Both machines get v1 (no health command yet).
+    first = client.apps.deploy(APP).wait(timeout=120)
+    assert first.state == "succeeded"
+    assert _current(fleet.good) == _current(fleet.bad) == "<h1>one</h1>\n"
+
+    # v2 with a health command that fails on one machine: that one switches back to v1.
+    client.apps.patch(APP, run={"health_command": HEALTH})
+    (fleet.dist / "index.html").write_text("<h1>two</h1>\n")
+    two = _yard(fleet.server, "push", str(fleet.dist), APP, "-m", "two")
+    assert two["number"] == 2
     rollout = client.apps.deploy(APP).wait(timeout=120)
     states = {m.agent_id: m.state for m in rollout.machines}
     assert states == {ids["good"]: "succeeded", ids["bad"]: "failed"}
     assert rollout.state == "failed"
-    assert _current(fleet.good) == "<h1>one</h1>\n"
-    assert _current(fleet.bad) is None
     failed = next(m for m in rollout.machines if m.agent_id == ids["bad"])
     assert failed.error
+    assert _current(fleet.good) == "<h1>two</h1>\n"
+    assert _current(fleet.bad) == "<h1>one</h1>\n"
 
-    # v2 as a canary on the failing machine first: the rollout stops, the good one keeps v1.
-    (fleet.dist / "index.html").write_text("<h1>two</h1>\n")
-    two = _yard(fleet.server, "push", str(fleet.dist), APP, "-m", "two")
-    assert two["number"] == 2
+    # v3 as a canary on the failing machine first: the rollout stops, the good one keeps v2.
+    (fleet.dist / "index.html").write_text("<h1>three</h1>\n")
+    three = _yard(fleet.server, "push", str(fleet.dist), APP, "-m", "three")
+    assert three["number"] == 3
     canary = client.apps.deploy(APP, machines=[ids["bad"], ids["good"]], canary=1).wait(timeout=120)
     assert canary.state == "aborted"
     assert {m.agent_id: m.state for m in canary.machines}[ids["good"]] == "skipped"
-    assert _current(fleet.good) == "<h1>one</h1>\n"
+    assert _current(fleet.good) == "<h1>two</h1>\n"
+    assert _current(fleet.bad) == "<h1>one</h1>\n"
 
-    # Without the failing machine v2 goes out; then a rollback makes v1 current again.
+    # Without the failing machine v3 goes out; then a rollback makes v1 current again.
     done = client.apps.deploy(APP, machines=[ids["good"]]).wait(timeout=120)
     assert done.state == "succeeded"
-    assert _current(fleet.good) == "<h1>two</h1>\n"
-    rolled = _yard(fleet.server, "rollback", APP)
+    assert _current(fleet.good) == "<h1>three</h1>\n"
+    rolled = _yard(fleet.server, "rollback", APP, "--to", "v1")
     assert rolled["current_version"]["number"] == 1  # type: ignore[index]
     back = client.apps.deploy(APP, machines=[ids["good"]]).wait(timeout=120)
     assert back.state == "succeeded"
