@@ -90,6 +90,22 @@ def test_other_orgs_listener_is_404(
     assert _fetch(http, listener["id"]) == []  # still there for its owner's org
 
 
+def test_a_listener_belongs_to_the_credential_that_registered_it(
+    http: httpx2.Client, client_for: ClientFor, tahoma: dict[str, Any]
+) -> None:
+    device = device_by_url(http, AWNING)
+    listener = ok(http.post("/v1/event-listeners", json={}), 201)
+    colleague = client_for(make_key(http, ["*:*:admin"])["secret"])
+    for attempt in (
+        colleague.post(f"/v1/event-listeners/{listener['id']}/fetch"),
+        colleague.delete(f"/v1/event-listeners/{listener['id']}"),
+    ):
+        problem(attempt, 404, "invalid_event_listener")
+    _report(http, device["id"], 42)
+    # The colleague neither consumed the owner's events nor deleted the listener.
+    assert [e["states"][0]["value"] for e in _fetch(http, listener["id"])] == [42]
+
+
 def test_events_are_filtered_by_what_the_caller_may_read(
     http: httpx2.Client, client_for: ClientFor, gateway: dict[str, Any], tahoma: dict[str, Any]
 ) -> None:

@@ -9,6 +9,12 @@ moves the cursor past everything it looked at. When there is nothing, it
 waits on the bus topic ``org:<org_id>:device-events`` up to ``wait_seconds``
 and reads again.
 
+A listener belongs to the credential that registered it (the API key, or the
+user or service client behind an access token): to any other caller, even in
+the same organisation, it is 404 ``invalid_event_listener``, as if it did not
+exist. Fetching moves its cursor, so a second reader would steal events from
+the first.
+
 A listener not fetched for ``ttl`` seconds (``event_listener_ttl_seconds``)
 has expired: fetching it is 404 ``invalid_event_listener`` and deletes it.
 Another organisation's listener id is the same 404.
@@ -104,9 +110,18 @@ async def register(
     return listener_model(record, ttl_ms=ttl_ms)
 
 
+def _owned(record: ListenerRecord | None, principal: Principal) -> ListenerRecord | None:
+    return record if record is not None and record.owner == _owner(principal) else None
+
+
 async def unregister(database: Database, principal: Principal, listener_id: str) -> None:
     async with database.begin() as conn:
-        if not await repo.delete_listener(conn, listener_id, org_id=principal.org_id):
+        record = _owned(
+            await repo.get_listener(conn, listener_id, org_id=principal.org_id), principal
+        )
+        if record is None or not await repo.delete_listener(
+            conn, listener_id, org_id=principal.org_id
+        ):
             raise _invalid(listener_id)
 
 
@@ -115,7 +130,9 @@ async def _live(
 ) -> ListenerRecord:
     """The listener, or 404 ``invalid_event_listener`` (deleting it when it expired)."""
     async with database.begin() as conn:
-        record = await repo.get_listener(conn, listener_id, org_id=principal.org_id)
+        record = _owned(
+            await repo.get_listener(conn, listener_id, org_id=principal.org_id), principal
+        )
         if record is not None and record.last_fetch_at + ttl_ms < at:
             await repo.delete_listener(conn, listener_id, org_id=principal.org_id)
             record = None
