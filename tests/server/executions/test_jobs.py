@@ -174,3 +174,37 @@ async def test_the_loop_runs_jobs_until_stopped(db: Database) -> None:
             await done.wait()
     finally:
         await runner.stop()
+
+
+async def test_a_long_job_keeps_its_lease_so_no_other_runner_takes_it(db: Database) -> None:
+    release, started = anyio.Event(), anyio.Event()
+    runs: list[int] = []
+
+    async def slow(context: JobContext, payload: dict[str, Any]) -> None:
+        runs.append(context.attempt)
+        started.set()
+        await release.wait()
+
+    job_id = await enqueue(db, "test.slow")
+    # A lease of 0.3 s, renewed every 0.1 s while the handler runs.
+    first = JobRunner(db, {"test.slow": slow}, lease_seconds=0.3)
+    stolen: list[int] = []
+
+    async def steal(context: JobContext, payload: dict[str, Any]) -> None:
+        stolen.append(context.attempt)
+
+    other = JobRunner(db, {"test.slow": steal}, lease_seconds=0.3)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first.run_once)
+        with anyio.fail_after(10):
+            await started.wait()
+        for _ in range(6):  # three leases long
+            await anyio.sleep(0.15)
+            assert await other.run_once() == 0
+            record = await job(db, job_id)
+            assert record.state == repo.RUNNING
+            assert record.locked_until is not None
+            assert record.locked_until > now_ms()
+        release.set()
+    assert (runs, stolen) == ([1], [])
+    assert (await job(db, job_id)).state == repo.DONE

@@ -47,7 +47,9 @@ class PermanentJobError(Exception):
 class JobRunner:
     """Claims due jobs of the kinds it has handlers for and runs them.
 
-    At-least-once: a job is claimed with a lease (``lease_seconds``); success
+    At-least-once: a job is claimed with a lease (``lease_seconds``), renewed
+    every third of it while the handler runs, so a long job is not claimed
+    again by another runner while this one is still at it; success
     marks it done, an exception schedules a retry after
     ``min(backoff_cap, backoff_base * 2 ** (attempt - 1))`` seconds until
     ``max_attempts``, and a runner that dies mid-job leaves a lease that
@@ -145,6 +147,7 @@ class JobRunner:
             max_attempts=job.max_attempts,
             run_at_ms=job.run_at,
         )
+        renewing = asyncio.create_task(self._renew(job), name=f"fleetyard-job-lease-{job.id}")
         try:
             await self.handlers[job.kind](context, dict(job.payload))
         except asyncio.CancelledError:
@@ -157,7 +160,31 @@ class JobRunner:
             retry_at = None if final else now_ms() + self.backoff_ms(job.attempts)
             await self._settle(job, error=error, retry_at=retry_at)
             return
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         await self._settle(job, error=None, retry_at=None)
+
+    async def _renew(self, job: repo.JobRecord) -> None:
+        """Keep extending ``job``'s lease while its handler runs (cancelled when it ends)."""
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            try:
+                async with self.database.begin() as conn:
+                    held = await repo.renew(
+                        conn,
+                        job.id,
+                        attempt=job.attempts,
+                        until_ms=now_ms() + self.lease_ms,
+                        now_ms=now_ms(),
+                    )
+            except Exception:
+                # Try again at the next turn; the lease has two thirds of it left.
+                log.warning("renewing the lease of job %s failed", job.id, exc_info=True)
+                continue
+            if not held:
+                return  # cancelled or claimed again meanwhile: the outcome will be stale too
 
     async def _settle(
         self, job: repo.JobRecord, *, error: str | None, retry_at: int | None

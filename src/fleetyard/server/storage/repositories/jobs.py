@@ -178,6 +178,16 @@ def _held(job_id: str, attempt: int) -> sa.ColumnElement[bool]:
     return sa.and_(t.c.id == job_id, t.c.state == RUNNING, t.c.attempts == attempt)
 
 
+async def renew(
+    conn: AsyncConnection, job_id: str, *, attempt: int, until_ms: int, now_ms: int
+) -> bool:
+    """Extend a claimed job's lease to ``until_ms``; False when the claim was lost."""
+    result = await conn.execute(
+        sa.update(t).where(_held(job_id, attempt)).values(locked_until=until_ms, updated_at=now_ms)
+    )
+    return result.rowcount == 1
+
+
 async def finish(conn: AsyncConnection, job_id: str, *, attempt: int, now_ms: int) -> bool:
     """Mark a claimed job done; False when the claim was lost (cancelled, reclaimed)."""
     result = await conn.execute(
