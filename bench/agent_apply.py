@@ -12,7 +12,9 @@ and one real ``yard agent run`` process:
 1. push v1 (``client.apps.push``), ``client.apps.deploy`` it to the agent and
    wait for ``succeeded``;
 2. the edit of ``bench/push.py``: one byte inserted at offset 1,024 of the
-   100 MiB file and ten small files changed; push v2, deploy, wait.
+   100 MiB file and ten small files changed; push v2, deploy, wait;
+3. ten more small files changed, nothing else (a change of a few KB in a
+   303 MiB tree); push v3, deploy, wait.
 
 For each apply it reports, all measured:
 
@@ -26,7 +28,10 @@ For each apply it reports, all measured:
   every 50 ms), the server's own ``finished_at - created_at``, and the
   machine's phases from its ``updated_at`` stamps (deploy → ``installing``:
   download; → ``succeeded``: assemble, switch, prune);
-- the CPU seconds of the agent and of the server over the apply.
+- the CPU seconds of the agent and of the server over the apply;
+- after v2 and v3, how the agent built the new tree: the files (and bytes)
+  that are one inode with a file of the previous version (hard-linked, not
+  rewritten) and the files it wrote.
 
 ``--direct`` lets the agent talk to the server without the proxy (to see what
 the proxy costs in time); the bytes on the wire are then not counted.
@@ -39,8 +44,8 @@ sent. rsync must be installed (``apt-get install -y rsync``).
 
 Everything is deleted afterwards. Run: ``.venv/bin/python bench/agent_apply.py
 [--size-mib 256] [--small 2000] [--seed 1] [--direct]``; it exits non-zero when an apply did not
-succeed, the second apply downloaded 2 % of the tree or more, or a log shows a
-problem.
+succeed, a later apply downloaded 2 % of the tree or more, an applied tree
+differs from the source, or a log shows a problem.
 """
 
 from __future__ import annotations
@@ -236,6 +241,42 @@ def cached_chunks(chunks_dir: Path) -> dict[str, int]:
         for p in d.iterdir()
         if not p.name.startswith(".")
     }
+
+
+def edit_small(tree: Tree, seed: int) -> int:
+    """Insert a line into ``SMALL_EDITS`` more small files; returns the bytes added."""
+    rng = random.Random(seed + 3)
+    grown = 0
+    for path in rng.sample(tree.small, SMALL_EDITS):
+        data = bytearray(path.read_bytes())
+        at = rng.randrange(len(data))
+        line = f"# edited again {rng.getrandbits(32):08x}\n".encode()
+        data[at:at] = line
+        path.write_bytes(bytes(data))
+        grown += len(line)
+    return grown
+
+
+def shared_with(new: Path, old: Path) -> str:
+    """How ``new`` was built: its files that are one inode with a file of ``old``."""
+    inodes = {
+        os.lstat(os.path.join(top, name)).st_ino
+        for top, _dirs, files in os.walk(old.resolve())
+        for name in files
+    }
+    files = linked = linked_bytes = written_bytes = 0
+    for top, _dirs, names in os.walk(new.resolve()):
+        for name in names:
+            info = os.lstat(os.path.join(top, name))
+            files += 1
+            if info.st_ino in inodes:
+                linked, linked_bytes = linked + 1, linked_bytes + info.st_size
+            else:
+                written_bytes += info.st_size
+    return (
+        f"    new tree: {linked:,} of {files:,} files hard-linked from the previous version"
+        f" ({linked_bytes:,} bytes), {files - linked:,} written ({written_bytes:,} bytes)"
+    )
 
 
 # -- one apply ---------------------------------------------------------------------------------
@@ -440,28 +481,37 @@ def main() -> int:
                 rsync(tree.root, delta)
                 print(describe_rsync("rsync -a (first copy)", rsync_first, tree.total))
 
-                grown = edit_tree(tree, args.seed)
-                print(
-                    f"  after inserting 1 byte at {INSERT_AT} of {BIG_FILE} and changing"
-                    f" {SMALL_EDITS} small files (+{grown} bytes):",
-                    flush=True,
-                )
-                applies.append(apply_version(client, **common))  # type: ignore[arg-type]
-                for line in describe(applies[1], counted=not args.direct):
-                    print(line, flush=True)
-                tree_bytes = tree.total + grown
-                print(describe_rsync("rsync -a", rsync_whole(tree.root, whole), tree_bytes))
-                print(
-                    describe_rsync("rsync -a --no-whole-file", rsync(tree.root, delta), tree_bytes)
-                )
-                current = work / "agent" / "data" / "apps" / APP / "current"
-                same = subprocess.run(
-                    ["diff", "-r", "-q", str(tree.root), str(current) + "/"],
-                    capture_output=True,
-                    text=True,
-                )
-                if same.returncode != 0:
-                    problems.append(f"the applied tree differs: {same.stdout[:300]}")
+                app_dir = work / "agent" / "data" / "apps" / APP
+                tree_bytes = tree.total
+                edits = [
+                    (
+                        f"after inserting 1 byte at {INSERT_AT} of {BIG_FILE} and changing"
+                        f" {SMALL_EDITS} small files",
+                        edit_tree,
+                    ),
+                    (f"after changing {SMALL_EDITS} more small files only", edit_small),
+                ]
+                for label, edit in edits:
+                    grown = edit(tree, args.seed)
+                    tree_bytes += grown
+                    print(f"  {label} (+{grown} bytes):", flush=True)
+                    applies.append(apply_version(client, **common))  # type: ignore[arg-type]
+                    for line in describe(applies[-1], counted=not args.direct):
+                        print(line, flush=True)
+                    print(shared_with(app_dir / "current", app_dir / "previous"), flush=True)
+                    print(describe_rsync("rsync -a", rsync_whole(tree.root, whole), tree_bytes))
+                    print(
+                        describe_rsync(
+                            "rsync -a --no-whole-file", rsync(tree.root, delta), tree_bytes
+                        )
+                    )
+                    same = subprocess.run(
+                        ["diff", "-r", "-q", str(tree.root), str(app_dir / "current") + "/"],
+                        capture_output=True,
+                        text=True,
+                    )
+                    if same.returncode != 0:
+                        problems.append(f"the applied tree differs: {same.stdout[:300]}")
         problems += log_problems(work / "server.log") + log_problems(work / "agent.log")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -471,9 +521,9 @@ def main() -> int:
     for line in problems[:20]:
         print(f"  problem: {line}")
     ok = (
-        len(applies) == 2
+        len(applies) == 3
         and all(a.state == "succeeded" for a in applies)
-        and applies[1].bytes_downloaded < applies[1].tree_bytes / 50
+        and all(a.bytes_downloaded < a.tree_bytes / 50 for a in applies[1:])
         and not problems
     )
     return 0 if ok else 1

@@ -496,3 +496,35 @@ def test_outbox_made_before_deployments_gains_the_detail_column(tmp_path: Path) 
         assert box.work_record("deployment", "rol_1") == ("failed", "why")
     finally:
         box.close()
+
+
+async def test_a_manifest_with_members_this_agent_does_not_know_is_applied(world: World) -> None:
+    """A newer server may add members to the manifest, its entries and their chunks:
+    the deploy.start frame is read leniently, the version id still matches (it derives
+    from the known members), and the saved manifest is read back the same way."""
+    from fleetyard.protocol.agent_session import DeployStart
+
+    def newer(d: Deployment) -> Deployment:
+        body = d.model_dump(mode="json", exclude_none=True)
+        body["manifest"]["signature"] = "future"
+        for entry in body["manifest"]["entries"]:
+            entry["owner"] = "root"
+            for chunk in entry.get("chunks", []):
+                chunk["compression"] = "zstd"
+        frame = DeployStart.model_validate({"type": "deploy.start", "deployment": body})
+        return frame.deployment
+
+    v1 = newer(version(world.source, V1))
+    v2 = newer(version(world.source, V2, rollout="rol_2"))
+    assert v1.manifest.model_extra == {"signature": "future"}
+    assert await world.deployer().apply(v1) == ("succeeded", None)
+    assert await world.deployer().apply(v2) == ("succeeded", None)
+    assert tree(world.layout.current.resolve()) == expected(v2, world.source)
+    saved = world.layout.load_manifest(v1.version_id)
+    assert saved is not None
+    assert saved.entries[0].model_extra == {"owner": "root"}
+    # Both manifests read back, so the cache is pruned to what they use.
+    v3 = newer(version(world.source, V3, rollout="rol_3"))
+    assert await world.deployer().apply(v3) == ("succeeded", None)
+    cached = {p.name for p in world.layout.chunks.rglob("*") if p.is_file()}
+    assert cached == v2.manifest.chunk_hashes() | v3.manifest.chunk_hashes()

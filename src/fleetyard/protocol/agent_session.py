@@ -51,7 +51,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue, TypeAdapter
+from pydantic import BeforeValidator, Field, JsonValue, TypeAdapter
 
 from fleetyard.protocol.common import RequestModel, ResponseModel, Timestamp
 from fleetyard.protocol.devices import DeviceState
@@ -61,7 +61,7 @@ from fleetyard.protocol.executions import (
     ExecutionMode,
     ExecutionState,
 )
-from fleetyard.protocol.software import Manifest
+from fleetyard.protocol.software import Manifest, ServerManifest
 from fleetyard.protocol.telemetry import CLIENT_MESSAGE_ID_MAX_LENGTH
 
 SESSION_PATH = "/v1/agents/session"
@@ -215,8 +215,20 @@ class CommandDispatch(ResponseModel):
     command: AgentCommand
 
 
+def _as_server_manifest(value: object) -> object:
+    """A :class:`Manifest` built in this process (the server's own) is taken as read."""
+    if isinstance(value, Manifest) and not isinstance(value, ServerManifest):
+        return value.model_dump(exclude_none=True)
+    return value
+
+
 class Deployment(ResponseModel):
-    """What an agent applies: one version of one app, as part of a rollout."""
+    """What an agent applies: one version of one app, as part of a rollout.
+
+    The manifest is read leniently (:class:`ServerManifest`: members this agent does
+    not know are kept, not refused), so an agent keeps applying versions of a newer
+    server; the version id still derives from the canonical manifest, which holds
+    the known members only."""
 
     rollout_id: str
     app_id: str
@@ -225,7 +237,7 @@ class Deployment(ResponseModel):
     extract_path: str | None = None
     health_command: list[str] | None = None
     timeout_seconds: float
-    manifest: Manifest
+    manifest: Annotated[ServerManifest, BeforeValidator(_as_server_manifest)]
 
 
 class DeployStart(ResponseModel):

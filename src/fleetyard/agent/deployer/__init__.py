@@ -5,6 +5,9 @@
 - :mod:`~fleetyard.agent.deployer.layout`, :mod:`~fleetyard.agent.deployer.cache`,
   :mod:`~fleetyard.agent.deployer.install`: the disk (atomic links, verified chunk
   cache, assembly, health command);
+- :mod:`~fleetyard.agent.deployer.reuse`: unchanged files of the installed version
+  hard-linked instead of written again, when their stamps prove them intact;
+- :mod:`~fleetyard.agent.deployer.recovery`: what a crash left, cleaned at start;
 - :mod:`~fleetyard.agent.deployer.source`: where chunk bytes come from;
 - :mod:`~fleetyard.agent.deployer.deployer`: :class:`Deployer`, which runs
   ``deploy.start`` frames and reports ``deploy.update`` frames through the outbox.
@@ -22,9 +25,9 @@ from fleetyard.agent.deployer.deployer import (
     Deployer,
     DeployFailed,
     DeployStore,
-    recover_app,
 )
 from fleetyard.agent.deployer.layout import AppLayout
+from fleetyard.agent.deployer.recovery import recover_app
 from fleetyard.agent.deployer.source import (
     ChunkFetchError,
     ChunkSource,

@@ -10,8 +10,12 @@ deployment as a task and reports ``deploy.update`` frames through the outbox
 Steps (see :mod:`fleetyard.agent.deployer.layout` for the files):
 
 1. fetch the chunks the cache lacks (verified, tmp + fsync + rename);
-2. assemble ``versions/<id>.tmp``, fsync, rename to ``versions/<id>`` (skipped when
-   that version is on disk already: a rollback to ``previous`` downloads nothing);
+2. assemble ``versions/<id>.tmp``, fsync, record its stamps, rename to
+   ``versions/<id>``; files unchanged since the current version (same size, mode,
+   chunks, and stamps proving them untouched) are hard links to it, not rewritten
+   (:mod:`~fleetyard.agent.deployer.reuse`). Skipped when that version is on disk
+   already (a rollback to ``previous`` downloads nothing) and its stamps show every
+   file intact; otherwise it is assembled again and replaces the altered tree;
 3. write ``switch.json`` (the version switched from), then point ``current`` at the
    new tree with one ``os.replace`` of a fresh symlink;
 4. run the health command in the new tree; on failure (or timeout) point ``current``
@@ -54,6 +58,8 @@ from fleetyard.agent.deployer.plan import (
     prune_plan,
     unused_chunks,
 )
+from fleetyard.agent.deployer.recovery import recover_app
+from fleetyard.agent.deployer.reuse import Installed, installed, intact, reusable
 from fleetyard.agent.deployer.source import ChunkSource, SourceFactory
 from fleetyard.protocol.agent_session import Deployment
 from fleetyard.protocol.chunks import ChunkRef
@@ -242,7 +248,9 @@ class Deployer:
                 await asyncio.to_thread(_point_extract, extract, layout.current)
             return  # already the current version (a resend after a crash, or a no-op)
         cache = ChunkCache(layout.chunks)
-        if not layout.has_version(d.version_id):
+        plan = install_plan(d.manifest)
+        trees = await asyncio.to_thread(_link_sources, layout, old, d.version_id)
+        if await asyncio.to_thread(_needs_assembly, layout, d.version_id, trees):
             run.phase = "downloading"
             refs = _chunk_refs(d)
             present = await asyncio.to_thread(cache.present, [(c.hash, c.size) for c in refs])
@@ -256,18 +264,19 @@ class Deployer:
             run.phase = "installing"
             self._report(d.rollout_id, "installing", None)
             await asyncio.to_thread(layout.save_manifest, d.version_id, d.manifest)
-            plan = install_plan(d.manifest)
-            loop = asyncio.get_running_loop()
+            reuse = await asyncio.to_thread(reusable, plan, trees)
             job = functools.partial(
                 assemble,
                 plan,
                 cache,
                 layout.staging_dir(d.version_id),
                 layout.version_dir(d.version_id),
+                stamps=layout.stamps_file(d.version_id),
+                reuse=reuse,
                 stopped=lambda: run.cancel_requested,
                 checkpoint=self._checkpoint,
             )
-            await loop.run_in_executor(None, job)
+            await asyncio.get_running_loop().run_in_executor(None, job)
             self._checkpoint("installed")
         else:
             run.phase = "installing"
@@ -402,38 +411,22 @@ class Deployer:
         self._on_stored()
 
 
-def recover_app(layout: AppLayout) -> list[str]:
-    """Remove half-written trees and links; undo a switch whose health was never confirmed."""
-    done: list[str] = []
-    for link in (layout.current, layout.previous):
-        stray = link.with_name(link.name + TMP_SUFFIX)
-        if stray.is_symlink():
-            stray.unlink()
-    if layout.versions.is_dir():
-        for entry in layout.versions.iterdir():
-            if entry.name.endswith((TMP_SUFFIX, TRASH_SUFFIX)):
-                remove_tree(entry)
-                done.append(f"{layout.app_id}: removed {entry.name}")
-    for directory in (layout.root, layout.manifests):
-        if directory.is_dir():
-            for stray_file in directory.glob(f".*{TMP_SUFFIX}"):
-                stray_file.unlink()
-    ChunkCache(layout.chunks).clean()
-    journal = layout.read_journal()
-    if journal is not None:
-        switched_to = journal.get("version_id")
-        back = journal.get("from")
-        if layout.target(layout.current) == switched_to and switched_to != back:
-            target = back if isinstance(back, str) and layout.has_version(back) else None
-            layout.point(layout.current, target)
-            done.append(f"{layout.app_id}: switched back from unconfirmed {switched_to}")
-        layout.clear_journal()
-    if layout.current.is_symlink():
-        current = layout.target(layout.current)
-        if current is None or not layout.has_version(current):
-            layout.point(layout.current, None)  # never expected: no link to nowhere
-            done.append(f"{layout.app_id}: removed a dangling current link")
-    return done
+def _link_sources(layout: AppLayout, current: str | None, version_id: str) -> list[Installed]:
+    """The trees whose intact files the new one may link: the current version, and the
+    version itself when it is on disk already (a rollback)."""
+    found = [installed(layout, v) for v in dict.fromkeys((current, version_id))]
+    return [tree for tree in found if tree is not None]
+
+
+def _needs_assembly(layout: AppLayout, version_id: str, trees: list[Installed]) -> bool:
+    """A version not on disk is assembled; one on disk (a rollback) only when its stamps
+    show a file changed since it was installed (a file shared with the version that ran
+    since, rewritten in place by the app). Without stamps it is taken as it is."""
+    if not layout.has_version(version_id):
+        return True
+    own = layout.version_dir(version_id)
+    tree = next((t for t in trees if t.root == own), None)
+    return tree is not None and len(intact(tree)) < len(tree.plan.files)
 
 
 def _chunk_refs(d: Deployment) -> list[ChunkRef]:

@@ -4,6 +4,7 @@
 
     chunks/ab/<hash>          verified chunk cache (sha256 checked before it lands here)
     manifests/<ver_id>.json   the manifest of every version on disk
+    stamps/<ver_id>.json      (size, mtime_ns, inode) of each file as installed
     versions/<ver_id>/        complete trees only (assembled in <ver_id>.tmp, then renamed)
     current -> versions/<ver_id>
     previous -> versions/<ver_id>
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetyard.agent.deployer.plan import check_name
-from fleetyard.protocol.software import Manifest
+from fleetyard.protocol.software import Manifest, ServerManifest
 
 __all__ = ["TMP_SUFFIX", "TRASH_SUFFIX", "AppLayout", "fsync_dir", "remove_tree", "write_atomic"]
 
@@ -80,13 +81,14 @@ class AppLayout:
         self.root = apps_dir / app_id
         self.chunks = self.root / "chunks"
         self.manifests = self.root / "manifests"
+        self.stamps = self.root / "stamps"
         self.versions = self.root / "versions"
         self.current = self.root / "current"
         self.previous = self.root / "previous"
         self.journal = self.root / "switch.json"
 
     def ensure(self) -> None:
-        for path in (self.root, self.chunks, self.manifests, self.versions):
+        for path in (self.root, self.chunks, self.manifests, self.stamps, self.versions):
             path.mkdir(parents=True, exist_ok=True)
 
     def version_dir(self, version_id: str) -> Path:
@@ -140,15 +142,23 @@ class AppLayout:
         write_atomic(path, manifest.model_dump_json(exclude_none=True).encode())
 
     def load_manifest(self, version_id: str) -> Manifest | None:
+        """Read leniently, as it came from the server: it may hold members this agent
+        does not know (saved as received)."""
         path = self.manifests / f"{version_id}.json"
         try:
-            return Manifest.model_validate_json(path.read_bytes())
+            return ServerManifest.model_validate_json(path.read_bytes())
         except (OSError, ValueError):
             return None
 
     def drop_manifest(self, version_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.manifests / f"{version_id}.json").unlink()
+        """Forget a version: its manifest and its stamps."""
+        for path in (self.manifests / f"{version_id}.json", self.stamps_file(version_id)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def stamps_file(self, version_id: str) -> Path:
+        """Where :mod:`~fleetyard.agent.deployer.reuse` records what was installed."""
+        return self.stamps / f"{check_name(version_id, 'version id')}.json"
 
     def write_journal(self, data: dict[str, Any]) -> None:
         write_atomic(self.journal, json.dumps(data).encode())

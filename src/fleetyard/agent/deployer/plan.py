@@ -10,6 +10,8 @@ and of what the caller says is already on disk, so the rules are testable on the
   included), the files with their chunks, the symlinks (written last, so no
   write ever goes through one) and the directory modes (applied deepest first,
   after the contents, so a read-only directory does not block its own files);
+- :func:`match_reusable`: which files of the new version can be hard links to
+  files of an installed one (same size, mode and chunks; each inode once);
 - :func:`prune_plan` / :func:`unused_chunks`: which versions and cached chunks
   to drop once the deployment settled (the current and the previous version
   are kept).
@@ -41,13 +43,16 @@ from fleetyard.protocol.software import (
 __all__ = [
     "KEEP_VERSIONS",
     "DirStep",
+    "FileKey",
     "FileStep",
     "InstallPlan",
     "SymlinkStep",
     "check_name",
     "download_plan",
+    "file_key",
     "install_plan",
     "manifest_matches",
+    "match_reusable",
     "prune_plan",
     "unused_chunks",
 ]
@@ -203,3 +208,54 @@ def unused_chunks(cached: Iterable[str], manifests: Iterable[Manifest]) -> list[
     for manifest in manifests:
         used |= manifest.chunk_hashes()
     return sorted(h for h in cached if h not in used)
+
+
+FileKey = tuple[int, int, tuple[tuple[str, int], ...]]
+"""What makes two files interchangeable: size, mode and chunk list."""
+
+
+def file_key(step: FileStep) -> FileKey:
+    return (step.size, step.mode, tuple((c.hash, c.size) for c in step.chunks))
+
+
+def match_reusable(
+    files: Iterable[FileStep], candidates: Iterable[tuple[FileStep, int]]
+) -> dict[str, int]:
+    """Which new files can be hard links to files already installed: new path → the
+    ``ident`` of a ``(step, ident)`` candidate with the same size, mode and chunks.
+
+    An ``ident`` (an inode) serves one new file only, so two paths of a version never
+    share an inode unless the version asks for it; a candidate at the same path is
+    preferred.
+
+    >>> from fleetyard.protocol.chunks import ChunkRef
+    >>> a = (ChunkRef(hash="a" * 64, size=1),)
+    >>> new = [FileStep("x", 0o644, 1, a), FileStep("y", 0o644, 1, a), FileStep("z", 0o755, 1, a)]
+    >>> match_reusable(new, [(FileStep("y", 0o644, 1, a), 7)])
+    {'y': 7}
+    """
+    by_path: dict[str, list[tuple[FileKey, int]]] = {}
+    by_key: dict[FileKey, list[int]] = {}
+    for step, ident in candidates:
+        key = file_key(step)
+        by_path.setdefault(step.path, []).append((key, ident))
+        by_key.setdefault(key, []).append(ident)
+    used: set[int] = set()
+    found: dict[str, int] = {}
+    wanted = list(files)
+    for step in wanted:  # the same path first: the usual unchanged file
+        key = file_key(step)
+        for other_key, ident in by_path.get(step.path, ()):
+            if other_key == key and ident not in used:
+                found[step.path] = ident
+                used.add(ident)
+                break
+    for step in wanted:  # then the same content elsewhere (a file moved or copied)
+        if step.path in found:
+            continue
+        for ident in by_key.get(file_key(step), ()):
+            if ident not in used:
+                found[step.path] = ident
+                used.add(ident)
+                break
+    return found
