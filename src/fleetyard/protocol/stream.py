@@ -28,8 +28,8 @@ duplicate. Without ``after`` a channel starts live from "now"; the
 ``after`` = the last seq it saw loses nothing. ``aggregate_after`` does the
 same for the aggregate: the current one is sent when its version is newer.
 Aggregate versions may skip (updates that commit together are merged);
-presence, device and software events are live only (device events can be
-re-read in order with an event listener, ``/v1/event-listeners``).
+device events resume the same way with ``device_events.after`` (an event
+``seq``); presence and software events are live only.
 
 Errors are ``{"type": "error", "code": …, "detail": …, "status": …}`` with
 the codes of the HTTP API (``not_found``, ``scope_insufficient``,
@@ -179,15 +179,20 @@ class PresenceSubscription(RequestModel):
 
 
 class DeviceEventsSubscription(RequestModel):
-    """Follow device and execution events (live): those of every site the caller may
-    read, or of one site.
+    """Follow device and execution events: those of every site the caller may read, or
+    of one site. With ``after`` (an event ``seq``), the stored events after it are
+    sent first (within the retention), then live ones, none twice.
+
+    The ``subscribed`` answer echoes this with ``after`` set to where the
+    subscription starts; a client that reconnects sends the last ``seq`` it got.
 
     Example::
 
-        DeviceEventsSubscription(site_id="site_01…")
+        DeviceEventsSubscription(site_id="site_01…", after=1041)
     """
 
     site_id: str | None = Field(default=None, min_length=1, max_length=64)
+    after: int | None = Field(default=None, ge=0)
 
 
 class SoftwareEventsSubscription(RequestModel):

@@ -9,10 +9,12 @@ aggregate ``version`` delivered, so a reconnect asks the server to resume
 exactly there and anything seen already is dropped: the caller never sees a
 gap (within retention) or a duplicate.
 
-Presence, device and software events are live only: after a reconnect they continue
-from the new connection's "now", and what happened while it was down is not
-seen. ``client.events.listen()`` (event listeners) is the way to follow
-device events without losing any.
+Device events resume too: the state remembers the last event ``seq`` (or,
+before the first event, where the server said the subscription started) and
+a reconnect asks for the stored events after it, within the server's event
+retention. Presence and software events are live only: after a reconnect
+they continue from the new connection's "now", and what happened while it
+was down is not seen.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ def device_events_spec(
     """The device-events subscription a caller means: ``True``, a site id, or the model.
 
     >>> device_events_spec(True)
-    DeviceEventsSubscription(site_id=None)
+    DeviceEventsSubscription(site_id=None, after=None)
     >>> device_events_spec("site_1").site_id
     'site_1'
     >>> device_events_spec(False) is None
@@ -236,9 +238,10 @@ class StreamState:
     aggregates: bool = False
     presence: PresenceSubscription | None = None
     device_events: DeviceEventsSubscription | None = None
-    """Live only: a reconnect resumes from the new connection's "now"."""
+    device_seq: int | None = None
+    """The last device event ``seq`` delivered (or where the subscription started)."""
     software_events: SoftwareEventsSubscription | None = None
-    """Live only, like device events."""
+    """Live only: a reconnect resumes from the new connection's "now"."""
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     positions: dict[str, _Position] = field(default_factory=dict)
     subscribed: bool = False
@@ -276,12 +279,15 @@ class StreamState:
             ]
         else:
             channels = self.channels
+        device_events = self.device_events
+        if device_events is not None and self.device_seq is not None:
+            device_events = device_events.model_copy(update={"after": self.device_seq})
         frame = StreamSubscribe(
             id=SUBSCRIPTION_ID,
             channels=channels,
             aggregates=self.aggregates,
             presence=self.presence,
-            device_events=self.device_events,
+            device_events=device_events,
             software_events=self.software_events,
         )
         return frame.model_dump_json(exclude_none=True)
@@ -314,7 +320,10 @@ class StreamState:
                     return None
                 position.version = message.version
             return message
-        if isinstance(message, AgentPresenceEvent | DeviceEventFrame | SoftwareEventFrame):
+        if isinstance(message, DeviceEventFrame):
+            self.device_seq = max(self.device_seq or 0, message.event.seq)
+            return message
+        if isinstance(message, AgentPresenceEvent | SoftwareEventFrame):
             return message  # live only: nothing to resume, nothing replayed
         if isinstance(message, StreamSubscribed):
             self._adopt(message)
@@ -335,6 +344,9 @@ class StreamState:
                 # A resubscribe starts where we asked; never move backwards.
                 known.seq = max(known.seq, channel.seq)
                 known.version = max(known.version, channel.aggregate_version)
+        started = message.device_events.after if message.device_events is not None else None
+        if started is not None and self.device_seq is None:
+            self.device_seq = started
         self.subscribed = True
         self.acknowledgements += 1
 

@@ -72,7 +72,7 @@ def test_device_events_reach_subscribers_who_may_read_them(server: LiveServer) -
     ):
         subscribed = _subscribe(everything, device_events={})
         assert subscribed["type"] == "subscribed"
-        assert subscribed["device_events"] == {}
+        assert subscribed["device_events"] == {"after": 0}  # where it starts: no event yet
         assert _subscribe(only_a, device_events={"site_id": site_a})["type"] == "subscribed"
         assert _subscribe(reader, device_events={})["type"] == "subscribed"
         _report(server, device_a, 10)
@@ -102,3 +102,33 @@ def test_device_events_subscription_checks_the_site(server: LiveServer) -> None:
     with open_ws(server) as ws:
         error = _subscribe(ws, device_events={"site_id": "site_nope"})
         assert (error["type"], error["code"]) == ("error", "not_found")
+
+
+def test_a_subscription_with_after_gets_the_stored_events_first_then_live_ones(
+    server: LiveServer,
+) -> None:
+    site_a, device_a = _gateway(server, "a")
+    site_b, device_b = _gateway(server, "b")
+    reader_a = make_key(server, f"site:{site_a}:read")
+    with open_ws(server) as first:
+        start = _subscribe(first, device_events={})["device_events"]["after"]
+        for value in (1, 2, 3):
+            _report(server, device_a, value)
+            _report(server, device_b, value + 10)
+        live = [frame["event"] for frame in first.events(6)]
+    seqs = [event["seq"] for event in live]
+    # Resuming after the second event: the four after it, from storage, in order, as sent live.
+    with open_ws(server) as again:
+        resumed = _subscribe(again, device_events={"after": seqs[1]})
+        assert resumed["device_events"] == {"after": seqs[1]}
+        replayed = [frame["event"] for frame in again.events(4)]
+        assert replayed == live[2:]
+        _report(server, device_a, 4)  # then live, nothing twice
+        [after] = again.events(1)
+        assert after["event"]["seq"] == seqs[-1] + 1
+    # A reader of one site gets that site's stored events only; a site filter narrows too.
+    with open_ws(server, reader_a) as reader, open_ws(server) as only_b:
+        _subscribe(reader, device_events={"after": start})
+        assert [f["event"]["states"][0]["value"] for f in reader.events(4)] == [1, 2, 3, 4]
+        _subscribe(only_b, device_events={"after": start, "site_id": site_b})
+        assert [f["event"]["states"][0]["value"] for f in only_b.events(3)] == [11, 12, 13]

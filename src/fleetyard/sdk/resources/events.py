@@ -7,9 +7,10 @@ the previous one. A listener nobody fetched from for a while expires (404
 fetch in a loop, register again when the listener expired, unregister when
 closed.
 
-:meth:`Events.stream` is the live alternative: device events pushed over the
-``/v1/stream`` WebSocket as they happen, with no polling, but live only (what
-happens while the connection is down is not seen; a listener loses nothing).
+:meth:`Events.stream` is the push alternative: device events sent over the
+``/v1/stream`` WebSocket as they happen, with no polling; after a dropped
+connection it resumes after the last event delivered (within the server's
+event retention).
 """
 
 from __future__ import annotations
@@ -382,13 +383,14 @@ class Events(SyncAPIResource):
         reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         on_reconnect: ReconnectCallback | None = None,
     ) -> StreamSubscription:
-        """Device events pushed live over the WebSocket: the same as
+        """Device events pushed over the WebSocket: the same as
         ``client.stream.subscribe(device_events=site_id or True)``.
 
         Each event is a :class:`~fleetyard.protocol.stream.DeviceEventFrame`
-        (``type == "device.event"``), the event itself in ``.event``. Live
-        only: the connection is re-opened when it drops, but what happened
-        meanwhile is not replayed. Use :meth:`listen` to lose nothing.
+        (``type == "device.event"``), the event itself in ``.event``. The
+        connection is re-opened when it drops and resumes after the last
+        event delivered, so nothing in between is lost (within the server's
+        event retention) and nothing comes twice.
 
         Example::
 

@@ -100,10 +100,10 @@ class Stream:
         heartbeats keep the connection alive but do not count as events).
         A channel that does not exist raises ``NotFoundError``.
 
-        Presence, device and software events are live only: after a reconnect they
+        Device events resume the same way, after the last event delivered.
+        Presence and software events are live only: after a reconnect they
         continue from then on, and what happened while the connection was
-        down is not seen. To follow device events without losing any, use
-        :meth:`client.events.listen() <fleetyard.sdk.resources.events.Events.listen>`.
+        down is not seen.
 
         Example::
 

@@ -49,7 +49,6 @@ from fleetyard.protocol.stream import (
     MAX_SUBSCRIPTIONS,
     ClientMessage,
     StreamAuth,
-    StreamEventType,
     StreamSubscribe,
     StreamSubscribed,
     StreamUnsubscribe,
@@ -70,6 +69,7 @@ from fleetyard.server.services.software import access as software_access
 from fleetyard.server.services.software._common import software_topic
 from fleetyard.server.services.telemetry import access
 from fleetyard.server.services.telemetry import events as ev
+from fleetyard.server.services.telemetry.stream_org_events import REPLAY_PAGE, OrgEvents
 from fleetyard.server.services.telemetry.stream_plan import (
     Feed,
     Plan,
@@ -85,7 +85,7 @@ from fleetyard.server.services.telemetry.stream_plan import (
     software_only,
 )
 from fleetyard.server.storage.database import Database
-from fleetyard.server.storage.repositories import apps as apps_repo
+from fleetyard.server.storage.repositories import device_events as device_events_repo
 from fleetyard.server.storage.repositories.telemetry import channels as channel_repo
 from fleetyard.server.storage.repositories.telemetry import messages as messages_repo
 from fleetyard.server.storage.repositories.telemetry import presence as presence_repo
@@ -95,15 +95,10 @@ __all__ = ["ClientTooSlow", "Emit", "Plan", "StreamSession", "error_frame"]
 Emit = Callable[[str, str], Awaitable[None]]
 """Sends one frame to the client: ``(event type, JSON text)``."""
 
-REPLAY_PAGE = 500
 MAX_CHANNELS_PER_SESSION = 10_000
 DEFAULT_SEND_TIMEOUT = 30.0
 
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-DEVICE_EVENT = StreamEventType.DEVICE_EVENT.value
-SOFTWARE_EVENT = StreamEventType.SOFTWARE_EVENT.value
-MAX_KNOWN_APP_SITES = 10_000
-READ = access.READ
 
 
 class ClientTooSlow(Exception):
@@ -144,8 +139,7 @@ class StreamSession:
         self._sending_since: float | None = None
         self._device_topic = device_events_topic(principal.org_id)
         self._software_topic = software_topic(principal.org_id)
-        # app id → site id, for software events whose body does not name the site.
-        self._app_sites: dict[str, str] = {}
+        self._org_events = OrgEvents(database, principal, self._send)
 
     # -- client messages ---------------------------------------------------------------
 
@@ -270,9 +264,9 @@ class StreamSession:
                 for topic, event in batch:
                     routes = self._routes.get(topic)
                     if routes and topic == self._device_topic:
-                        await self._dispatch_device_event(routes, event)
+                        await self._org_events.dispatch_device(routes, event)
                     elif routes and topic == self._software_topic:
-                        await self._dispatch_software_event(routes, event)
+                        await self._org_events.dispatch_software(routes, event)
                     elif routes:
                         await self._dispatch(routes, event)
 
@@ -339,6 +333,13 @@ class StreamSession:
                 record.id: record
                 for record in await channel_repo.resolve(conn, org_id=org_id, ids=list(sub.feeds))
             }
+            if sub.device_events is not None:
+                given = sub.device_events.after
+                sub.device_seen = (
+                    await device_events_repo.last_seq(conn, org_id=org_id)
+                    if given is None
+                    else given
+                )
             if sub.presence is not None:
                 for state in await presence_repo.states(
                     conn,
@@ -368,10 +369,14 @@ class StreamSession:
             ],
             aggregates=sub.aggregates,
             presence=sub.presence,
-            device_events=sub.device_events,
+            device_events=None
+            if sub.device_events is None
+            else sub.device_events.model_copy(update={"after": sub.device_seen}),
             software_events=sub.software_events,
         )
         await self._send("subscribed", subscribed.model_dump_json(exclude_none=True))
+        if sub.device_events is not None and sub.device_events.after is not None:
+            await self._org_events.replay_device(sub)
         for feed in sub.feeds.values():
             if starts[feed.channel_id].after is not None:
                 await self._replay(feed)
@@ -388,6 +393,8 @@ class StreamSession:
                     await self._aggregate_catch_up(feed)
             if sub.presence is not None:
                 await self._presence_catch_up(sub)
+            if sub.device_events is not None:
+                await self._org_events.replay_device(sub)
 
     async def _dispatch(self, routes: list[tuple[Sub, Feed | None]], event: BusEvent) -> None:
         kind = event.type
@@ -411,66 +418,6 @@ class StreamSession:
             for sub, _ in routes:
                 sub.presence_known[event.key] = kind == ev.AGENT_ONLINE
                 await self._send(kind, ev.splice(sub.presence_prefixes[kind], event.body))
-
-    async def _dispatch_device_event(
-        self, routes: list[tuple[Sub, Feed | None]], event: BusEvent
-    ) -> None:
-        """A device event to each subscription that may read its site or gateway."""
-        try:
-            data = json.loads(event.body)
-            site_id, gateway_id = str(data["site_id"]), str(data["gateway_id"])
-        except (ValueError, KeyError, TypeError):
-            return  # not a device event body: nothing a client could use
-        if not access.can(self.principal, site_id=site_id, agent_id=gateway_id, permission=READ):
-            return
-        for sub, _ in routes:
-            wanted = sub.device_events
-            if wanted is None or (wanted.site_id is not None and wanted.site_id != site_id):
-                continue
-            await self._send(DEVICE_EVENT, f'{sub.device_prefix}"event":{event.body}}}')
-
-    async def _dispatch_software_event(
-        self, routes: list[tuple[Sub, Feed | None]], event: BusEvent
-    ) -> None:
-        """A software event to each subscription that may read its app (site or app scope)."""
-        try:
-            body = json.loads(event.body)
-            app_id = str(body["app_id"])
-        except (ValueError, KeyError, TypeError):
-            return  # not a software event body: nothing a client could use
-        site = body.get("site_id")
-        site_id = str(site) if site else await self._site_of_app(app_id)
-        if site_id is None:
-            return  # the app is gone: nobody can be told which site it was in
-        readable = software_access.can(
-            self.principal, site_id=site_id, app_id=app_id, permission=software_access.READ
-        )
-        if not readable:
-            return
-        frame: str | None = None
-        for sub, _ in routes:
-            wanted = sub.software_events
-            if wanted is None or (wanted.site_id is not None and wanted.site_id != site_id):
-                continue
-            if frame is None:
-                rest = {k: v for k, v in body.items() if k not in ("type", "app_id", "site_id")}
-                data = {"type": event.type, "app_id": app_id, "site_id": site_id, **rest}
-                frame = ev.dumps(data)
-            await self._send(SOFTWARE_EVENT, f'{sub.software_prefix}"event":{frame}}}')
-
-    async def _site_of_app(self, app_id: str) -> str | None:
-        """The site an app lives in (apps never move), remembered for the session."""
-        known = self._app_sites.get(app_id)
-        if known is not None:
-            return known
-        async with self.database.connect() as conn:
-            record = await apps_repo.get(conn, app_id, org_id=self.principal.org_id)
-        if record is None:
-            return None
-        if len(self._app_sites) >= MAX_KNOWN_APP_SITES:
-            self._app_sites.clear()
-        self._app_sites[app_id] = record.site_id
-        return record.site_id
 
     async def _replay(self, feed: Feed, *, before: int | None = None) -> None:
         """Send stored messages after ``feed.seq`` (and before ``before``), in seq order."""

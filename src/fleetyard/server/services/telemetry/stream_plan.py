@@ -79,9 +79,13 @@ class Sub:
     # Last announced state per agent: what a catch-up after lagging compares with.
     presence_known: dict[str, bool] = field(default_factory=dict)
     topics: list[tuple[str, Feed | None]] = field(default_factory=list)
-    # Device events (live only): which site, if one, and the frame opening.
+    # Device events: which site, if one, and the frame opening; the last event seq
+    # sent (where a catch-up resumes), and up to where a replay read from storage
+    # (live events up to it are duplicates).
     device_events: DeviceEventsSubscription | None = None
     device_prefix: str = ""
+    device_seen: int = 0
+    device_replayed: int = 0
     # Software events (live only): which site, if one, and the frame opening.
     software_events: SoftwareEventsSubscription | None = None
     software_prefix: str = ""
