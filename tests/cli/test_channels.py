@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import call
 
+from fleetyard import NOT_GIVEN
 from fleetyard.protocol.telemetry import Retention
 from tests.cli.conftest import Yard
 from tests.cli.fakes import FakeSDK, api_error, channel
@@ -172,3 +174,55 @@ def test_not_found_is_one_line(sdk: FakeSDK, yard: Yard) -> None:
         "error: Channel 'status' of agent 'agt_1' was not found."
         " (code: not_found) [request id: req_42]\n"
     )
+
+
+def test_update_retention_schema_and_privacy(sdk: FakeSDK, yard: Yard, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object"}')
+    sdk.client.channels.update.return_value = channel(
+        retention={"max_age_seconds": 86_400, "max_messages": None}
+    )
+
+    result = yard(
+        "channels", "update", "ch_1", "--public", "--max-age", "1d", "--schema", str(schema),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    sdk.client.channels.update.assert_called_once_with(
+        "ch_1",
+        is_private=False,
+        retention=Retention(max_age_seconds=86_400, max_messages=None),
+        json_schema={"type": "object"},
+    )
+    assert "│ Retention  1d " in result.stdout
+
+
+def test_update_changes_only_what_is_given(sdk: FakeSDK, yard: Yard) -> None:
+    sdk.client.channels.update.return_value = channel()
+
+    private = yard("channels", "update", "ch_1", "--private")
+    cleared = yard("--json", "channels", "update", "ch_1", "--keep-forever", "--no-schema")
+
+    assert private.exit_code == 0, private.stderr
+    assert json.loads(cleared.stdout)["id"] == "ch_1"
+    assert sdk.client.channels.update.call_args_list == [
+        call("ch_1", is_private=True, retention=NOT_GIVEN, json_schema=NOT_GIVEN),
+        call("ch_1", is_private=NOT_GIVEN, retention=None, json_schema=None),
+    ]
+
+
+def test_update_rejects_nothing_and_contradictions(
+    sdk: FakeSDK, yard: Yard, tmp_path: Path
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text("{}")
+    cases = {
+        (): "nothing to change",
+        ("--keep-forever", "--max-messages", "5"): "not both",
+        ("--no-schema", "--schema", str(schema)): "not both",
+    }
+    for args, message in cases.items():
+        result = yard("channels", "update", "ch_1", *args)
+        assert result.exit_code == 2, args
+        assert message in " ".join(result.stderr.replace("│", " ").split()), args
+    sdk.client.channels.update.assert_not_called()

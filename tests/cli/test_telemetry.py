@@ -188,6 +188,31 @@ def test_a_rejected_batch_is_one_line(sdk: FakeSDK, yard: Yard) -> None:
     )
 
 
+def test_fields_the_detail_already_names_are_not_repeated(sdk: FakeSDK, yard: Yard) -> None:
+    # The server's own shape: the detail lists the failing paths, `errors` lists them again.
+    sdk.client.channels.publish.side_effect = api_error(
+        422,
+        "payload_invalid",
+        "payload: $.temperature: expected number",
+        errors=[
+            {
+                "loc": ["body", "payload"],
+                "message": "$.temperature: expected number",
+                "type": "payload_invalid",
+            },
+            {"loc": ["body", "payload"], "message": "$.mode: expected string", "type": "x"},
+        ],
+    )
+
+    result = yard("publish", "agt_1", "status", '{"temperature": "hot", "mode": 1}')
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: payload: $.temperature: expected number: body.payload: $.mode: expected string"
+        " (code: payload_invalid) [request id: req_42]\n"
+    )
+
+
 # -- messages --------------------------------------------------------------------------------
 
 

@@ -89,9 +89,12 @@ def api_error_message(exc: APIError) -> str:
         suffix = f" (request {exc.request_id})"
         return exc.message.removesuffix(suffix) if exc.request_id else exc.message
     message = problem.detail or problem.title
+    # The server's detail often spells out the first invalid fields already; repeating
+    # them doubles the line, so only the fields it does not mention are added.
     fields = [
         f"{'.'.join(str(part) for part in error.loc)}: {error.message}"
         for error in problem.errors or []
+        if error.message not in message
     ]
     # "Bad command.: body.x: …" reads badly: the fields continue the sentence.
     return f"{message.rstrip('.')}: {'; '.join(fields)}" if fields else message

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fleetyard import NOT_GIVEN, NotGiven
 from fleetyard.cli import params, session
 from fleetyard.cli import telemetry_views as tviews
 from fleetyard.cli.session import JsonOutput
@@ -25,6 +26,31 @@ AgentId = Annotated[
 ]
 ChannelId = Annotated[
     str, typer.Argument(help="Channel id (ch_…).", metavar="CHANNEL_ID", show_default=False)
+]
+PRIVATE_HELP = "Hide it from read-only callers: reading it needs write."
+MaxAge = Annotated[
+    int | None,
+    typer.Option(
+        "--max-age",
+        parser=params.whole_seconds,
+        metavar="DURATION",
+        help="Keep messages this long (7d, 12h…).",
+        show_default=False,
+    ),
+]
+MaxMessages = Annotated[
+    int | None,
+    typer.Option("--max-messages", min=1, help="Keep at most this many messages."),
+]
+SchemaFile = Annotated[
+    dict[str, Any] | None,
+    typer.Option(
+        "--schema",
+        parser=params.json_schema_file,
+        metavar="FILE",
+        help="A JSON Schema file every payload must match.",
+        show_default=False,
+    ),
 ]
 
 
@@ -85,33 +111,10 @@ def create(
             show_default=False,
         ),
     ],
-    private: Annotated[
-        bool, typer.Option("--private", help="Readable only with the agent's private scope.")
-    ] = False,
-    max_age: Annotated[
-        int | None,
-        typer.Option(
-            "--max-age",
-            parser=params.whole_seconds,
-            metavar="DURATION",
-            help="Keep messages this long (7d, 12h…).",
-            show_default=False,
-        ),
-    ] = None,
-    max_messages: Annotated[
-        int | None,
-        typer.Option("--max-messages", min=1, help="Keep at most this many messages."),
-    ] = None,
-    schema: Annotated[
-        dict[str, Any] | None,
-        typer.Option(
-            "--schema",
-            parser=params.json_schema_file,
-            metavar="FILE",
-            help="A JSON Schema file every payload must match.",
-            show_default=False,
-        ),
-    ] = None,
+    private: Annotated[bool, typer.Option("--private", help=PRIVATE_HELP)] = False,
+    max_age: MaxAge = None,
+    max_messages: MaxMessages = None,
+    schema: SchemaFile = None,
     json_output: JsonOutput = False,
 ) -> None:
     """Create a channel, or show it when it already exists."""
@@ -121,6 +124,60 @@ def create(
         retention = Retention(max_age_seconds=max_age, max_messages=max_messages)
     channel = s.client.channels.create(
         agent_id, name, is_private=private, retention=retention, json_schema=schema
+    )
+    s.out.record(tviews.channel_record(channel), channel)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    channel_id: ChannelId,
+    private: Annotated[
+        bool | None,
+        typer.Option(
+            "--private/--public",
+            help=f"{PRIVATE_HELP} --public shows it to readers again.",
+            show_default=False,
+        ),
+    ] = None,
+    max_age: MaxAge = None,
+    max_messages: MaxMessages = None,
+    keep_forever: Annotated[
+        bool, typer.Option("--keep-forever", help="Remove the retention: keep every message.")
+    ] = False,
+    schema: SchemaFile = None,
+    no_schema: Annotated[
+        bool, typer.Option("--no-schema", help="Remove the JSON Schema: accept any payload.")
+    ] = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Change a channel's settings; only what is given changes.
+
+    --max-age and --max-messages replace the whole retention: the one not given is cleared.
+    """
+    s = session.get(ctx, json_output)
+    if keep_forever and (max_age is not None or max_messages is not None):
+        raise typer.BadParameter("give --max-age/--max-messages or --keep-forever, not both")
+    if no_schema and schema is not None:
+        raise typer.BadParameter("give --schema or --no-schema, not both")
+    retention: Retention | NotGiven | None = NOT_GIVEN
+    if keep_forever:
+        retention = None
+    elif max_age is not None or max_messages is not None:
+        retention = Retention(max_age_seconds=max_age, max_messages=max_messages)
+    json_schema: dict[str, Any] | NotGiven | None = None if no_schema else NOT_GIVEN
+    if schema is not None:
+        json_schema = schema
+    if private is None and isinstance(retention, NotGiven) and isinstance(json_schema, NotGiven):
+        raise typer.BadParameter(
+            "nothing to change: give --private/--public, --max-age, --max-messages,"
+            " --keep-forever, --schema or --no-schema"
+        )
+    channel = s.client.channels.update(
+        channel_id,
+        is_private=NOT_GIVEN if private is None else private,
+        retention=retention,
+        json_schema=json_schema,
     )
     s.out.record(tviews.channel_record(channel), channel)
 
