@@ -88,6 +88,26 @@ def test_resume_after_a_disconnect_delivers_exactly_what_was_missed(world: World
     assert [e["message"]["payload"]["n"] for e in rest] == list(range(11, 32))
 
 
+def test_a_position_past_the_channels_end_starts_at_the_end(world: World) -> None:
+    agent = world.agent("pump-1")
+    short, long = world.channel(agent, "short"), world.channel(agent, "long")
+    world.publish(short, *({"n": n} for n in range(1, 4)))
+    world.publish(long, *({"n": n} for n in range(1, 71)))
+    with open_ws(world.live) as ws:
+        ws.recv()
+        # One `after` for both (as SSE's and the SDK's `after` do): 70 is past the short one's end.
+        subscribed = _subscribe(
+            ws,
+            channels=[{"channel_id": short, "after": 70}, {"channel_id": long, "after": 70}],
+            aggregates=True,
+        )
+        positions = {c["channel_id"]: c["seq"] for c in subscribed["channels"]}  # type: ignore[union-attr]
+        assert positions == {short: 3, long: 70}
+        world.publish(short, {"n": 4})
+        [event] = [e for e in ws.events(2) if e["type"] == "message.created"]
+    assert (event["channel_id"], event["seq"], event["message"]["payload"]) == (short, 4, {"n": 4})
+
+
 def test_unsubscribe_stops_the_events(world: World) -> None:
     agent = world.agent("pump-1")
     channel = world.channel(agent, "status")

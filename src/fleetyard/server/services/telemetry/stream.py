@@ -11,7 +11,8 @@ Subscribing never loses or repeats a message:
 2. under the session lock, the bus subscription takes the new topics first,
    so live events from now on are buffered in it;
 3. the starting positions are read from storage (after step 2): the
-   client's ``after``, or the channel's ``last_seq`` ("from now");
+   client's ``after`` (at most the channel's ``last_seq``), or the
+   channel's ``last_seq`` ("from now");
 4. stored messages after that position are replayed page by page;
 5. the lock is released and the pump drains the buffer, skipping seqs at or
    below the high-water mark.
@@ -353,8 +354,13 @@ class StreamSession:
             start, now = starts[feed.channel_id], current.get(feed.channel_id)
             last_seq = now.last_seq if now is not None else start.record.last_seq
             version = now.aggregate_version if now is not None else start.record.aggregate_version
-            feed.seq = last_seq if start.after is None else start.after
-            feed.version = version if start.aggregate_after is None else start.aggregate_after
+            # A position past the channel's end (a client's ``after`` for many channels,
+            # or one that is simply wrong) starts at the end: anything above it would
+            # otherwise count as delivered already and never be sent.
+            feed.seq = last_seq if start.after is None else min(start.after, last_seq)
+            feed.version = (
+                version if start.aggregate_after is None else min(start.aggregate_after, version)
+            )
         subscribed = StreamSubscribed(
             id=sub.id,
             channels=[
