@@ -77,3 +77,19 @@ def test_unknown_content_encoding_is_415(http: httpx2.Client) -> None:
     response = http.post("/v1/sites", content=b"{}", headers={"Content-Encoding": "br"})
     assert response.status_code == 415
     assert json.loads(response.text)["code"] == "unsupported_media_type"
+
+
+def test_a_json_body_sent_with_another_content_type_is_415(http: httpx2.Client) -> None:
+    # curl's -d declares application/x-www-form-urlencoded.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = http.post("/v1/sites", content=b'{"name": "form"}', headers=form)
+    assert response.status_code == 415
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert json.loads(response.text)["code"] == "unsupported_media_type"
+    assert "application/json" in json.loads(response.text)["detail"]
+    # Declared as JSON it goes through; a JSON body of the wrong shape is still 422.
+    assert http.post("/v1/sites", json={"name": "json"}).status_code == 201
+    assert http.post("/v1/sites", json=[1]).status_code == 422
+    names = [site["name"] for site in http.get("/v1/sites").json()["items"]]
+    assert "form" not in names
+    assert "json" in names

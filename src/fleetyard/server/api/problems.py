@@ -72,10 +72,31 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     return problem_response(problem, headers=exc.headers)
 
 
+def _body_not_json(request: Request, errors: list[FieldError]) -> bool:
+    """Whether the body failed as a whole because it was not declared as JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return False
+    return any(
+        tuple(e.loc) == ("body",) and e.type in ("model_attributes_type", "dict_type")
+        for e in errors
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = _field_errors(exc)
-    if any(e.type == "json_invalid" for e in errors):
+    if _body_not_json(request, errors):
+        # FastAPI reads a body as JSON only when it is declared so; anything else (curl's
+        # ``-d`` sends a form type) would otherwise be "not a valid dictionary".
+        problem = make_problem(
+            415,
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "Send the body as JSON, with Content-Type: application/json.",
+            request_id_of(request),
+        )
+    elif any(e.type == "json_invalid" for e in errors):
         problem = make_problem(
             400,
             ErrorCode.INVALID_JSON,
