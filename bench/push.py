@@ -265,9 +265,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
 
 
 def own_cpu() -> float:
@@ -313,6 +319,7 @@ class Push:
     phases: dict[str, float]
     client_cpu: float
     server_cpu: float
+    server_sys: float
 
 
 def push(client: Client, tree: Path, app_id: str, site_id: str, server_pid: int) -> Push:
@@ -321,7 +328,7 @@ def push(client: Client, tree: Path, app_id: str, site_id: str, server_pid: int)
     def progress(event: PushProgress) -> None:
         starts.setdefault(event.phase, time.perf_counter())
 
-    cpu, server_cpu = own_cpu(), cpu_seconds(server_pid)
+    cpu, (server_user, server_sys) = own_cpu(), cpu_split(server_pid)
     started = time.perf_counter()
     result = client.apps.push(
         tree, app_id, PushOptions(site_id=site_id, description="bench", on_progress=progress)
@@ -337,7 +344,8 @@ def push(client: Client, tree: Path, app_id: str, site_id: str, server_pid: int)
         ended - started,
         phases,
         own_cpu() - cpu,
-        cpu_seconds(server_pid) - server_cpu,
+        cpu_seconds(server_pid) - server_user - server_sys,
+        cpu_split(server_pid)[1] - server_sys,
     )
 
 
@@ -474,6 +482,7 @@ def main() -> int:
                 "    phases: "
                 + ", ".join(f"{k} {v:.2f} s" for k, v in first.phases.items())
                 + f"; CPU: client {first.client_cpu:.1f} s, server {first.server_cpu:.1f} s"
+                + f" (of which system {first.server_sys:.1f} s)"
             )
             print(
                 f"    chunks {stats.chunks_total:,} total, {stats.chunks_uploaded:,} uploaded;"

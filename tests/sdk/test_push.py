@@ -27,11 +27,21 @@ def _problem(status: int, code: str, **extra: Any) -> httpx2.Response:
 
 
 class FakeYard:
-    """Apps, versions and a chunk store in memory, thread-safe; records uploads."""
+    """Apps, versions and a chunk store in memory, thread-safe; records uploads.
+
+    Like the server, an upload is staged and the chunk only becomes the site's at
+    commit; with ``pack`` it hands out multi-chunk uploads of ``batch_limit`` chunks.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.chunks: dict[str, bytes] = {}
+        self.staged: dict[str, bytes] = {}
+        self.pack = True
+        self.refuses_pack = False  # a server from before multi-chunk uploads
+        self.batch_limit = 4
+        self.batches: list[list[tuple[str, int]]] = []
+        self.commits: list[list[str]] = []
         self.app: dict[str, Any] | None = None
         self.versions: list[dict[str, Any]] = []
         self.uploads: list[str] = []
@@ -99,6 +109,22 @@ class FakeYard:
                 200, json={"missing": [h for h in body["hashes"] if h not in self.chunks]}
             )
         if path == f"/v1/sites/{SITE}/chunks/upload-urls":
+            if "pack" in body and self.refuses_pack:
+                return _problem(422, "validation_failed")
+            wanted = [c for c in body["chunks"] if c["hash"] not in self.chunks]
+            if body.get("pack") and self.pack:
+                batches = []
+                for i in range(0, len(wanted), self.batch_limit):
+                    listed = [(c["hash"], c["size"]) for c in wanted[i : i + self.batch_limit]]
+                    self.batches.append(listed)
+                    batches.append(
+                        {
+                            "url": f"http://blob.test/putmany/{len(self.batches) - 1}?sig=x",
+                            "chunks": [{"hash": h, "size": n} for h, n in listed],
+                            "expires_at": TS,
+                        }
+                    )
+                return httpx2.Response(200, json={"urls": [], "batches": batches})
             urls = [
                 {
                     "hash": c["hash"],
@@ -107,24 +133,38 @@ class FakeYard:
                     "headers": {},
                     "expires_at": TS,
                 }
-                for c in body["chunks"]
-                if c["hash"] not in self.chunks
+                for c in wanted
             ]
             return httpx2.Response(200, json={"urls": urls})
-        if path.startswith("/put/"):
-            digest = path.rsplit("/", 1)[1]
+        if path.startswith(("/put/", "/putmany/")):
             if self.expire_first_upload:
                 self.expire_first_upload = False
                 return _problem(403, "url_expired")
             if self.fail_upload_after is not None and len(self.uploads) >= self.fail_upload_after:
                 return _problem(400, "bad_request")
             assert "authorization" not in request.headers
-            assert hashlib.sha256(request.content).hexdigest() == digest
-            self.chunks[digest] = request.content
-            self.uploads.append(digest)
-            return httpx2.Response(201)
+            if path.startswith("/put/"):
+                frames = [(path.rsplit("/", 1)[1], request.content)]
+            else:
+                assert request.url.params["sig"] == "x"
+                frames = _frames(request.content)
+                listed = self.batches[int(path.rsplit("/", 1)[1])]
+                assert [(h, len(d)) for h, d in frames] == listed
+            for digest, data in frames:
+                assert hashlib.sha256(data).hexdigest() == digest
+                self.staged[digest] = data
+                self.uploads.append(digest)
+            return httpx2.Response(201 if path.startswith("/put/") else 204)
         if path == f"/v1/sites/{SITE}/chunks/commit":
-            return httpx2.Response(200, json={"committed": [c["hash"] for c in body["chunks"]]})
+            hashes = [c["hash"] for c in body["chunks"]]
+            lacking = [h for h in hashes if h not in self.staged and h not in self.chunks]
+            if lacking:
+                return _problem(422, "chunk_missing", missing=lacking)
+            for h in hashes:
+                if h in self.staged:
+                    self.chunks[h] = self.staged.pop(h)
+            self.commits.append(hashes)
+            return httpx2.Response(200, json={"committed": hashes})
         if path == f"/v1/apps/{APP}/versions" and method == "POST":
             assert self.app is not None
             if self.stale_once:
@@ -142,6 +182,15 @@ class FakeYard:
             current = next(v for v in self.versions if v["id"] == self.app["current"])
             return httpx2.Response(200, json=current)
         raise AssertionError(f"unexpected {method} {path}")
+
+
+def _frames(body: bytes) -> list[tuple[str, bytes]]:
+    frames, at = [], 0
+    while at < len(body):
+        digest, size = body[at : at + 32].hex(), int.from_bytes(body[at + 32 : at + 36], "big")
+        frames.append((digest, body[at + 36 : at + 36 + size]))
+        at += 36 + size
+    return frames
 
 
 @pytest.fixture
@@ -208,19 +257,45 @@ def test_second_push_uploads_only_changed_chunks(
     # real server answers 200 with the current version, checked against the app.)
 
 
+@pytest.mark.parametrize("pack", [True, False], ids=["multi-chunk", "one-per-request"])
 def test_an_interrupted_push_resumes_without_sending_a_chunk_twice(
-    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path, pack: bool
 ) -> None:
     _make_tree(tmp_path)
-    yard.fail_upload_after = 3
+    yard.pack = pack
+    yard.fail_upload_after = 4  # one multi-chunk upload of 4, or 4 single ones
     with pytest.raises(fleetyard.BadRequestError):
         client.apps.push(tmp_path, APP, PushOptions(site_id=SITE, concurrency=1))
     assert yard.versions == []
-    assert len(yard.uploads) == 3
+    assert len(yard.uploads) == 4
+    # What arrived before the failure was committed: the site has it.
+    assert sorted(yard.chunks) == sorted(yard.uploads)
     yard.fail_upload_after = None
     result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
     assert len(yard.uploads) == len(set(yard.uploads)) == result.stats.chunks_total
-    assert result.stats.chunks_uploaded == result.stats.chunks_total - 3
+    assert result.stats.chunks_uploaded == result.stats.chunks_total - 4
+    assert yard.staged == {}
+
+
+def test_small_chunks_share_requests_and_groups_commit_while_the_next_uploads(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fleetyard.sdk._push.engine.COMMIT_BYTES", 2 * 1024 * 1024)
+    _make_tree(tmp_path)
+    result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE, concurrency=2))
+    total = result.stats.chunks_total
+    puts = [p for m, p in yard.requests if m == "PUT"]
+    assert all(p.startswith("/putmany/") for p in puts)
+    assert len(puts) < total  # several chunks per request
+    # Every chunk committed once, in several commits, the first before the last upload.
+    committed = [h for c in yard.commits for h in c]
+    assert sorted(committed) == sorted(set(committed)) == sorted(yard.chunks)
+    assert len(yard.commits) >= 2
+    order = [p for _, p in yard.requests]
+    first_commit = order.index(f"/v1/sites/{SITE}/chunks/commit")
+    last_put = max(i for i, p in enumerate(order) if p.startswith("/putmany/"))
+    assert first_commit < last_put
+    assert yard.staged == {}
 
 
 def test_dry_run_changes_nothing_and_reports_the_diff(
@@ -261,15 +336,30 @@ def test_publish_retries_on_version_stale_with_the_reported_current(
     assert len(publishes) == 3
 
 
+@pytest.mark.parametrize("pack", [True, False], ids=["multi-chunk", "one-per-request"])
 def test_an_expired_upload_url_is_requested_again(
-    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path, pack: bool
 ) -> None:
     (tmp_path / "one.txt").write_text("one\n")
+    (tmp_path / "two.txt").write_text("two\n")
+    yard.pack = pack
     yard.expire_first_upload = True
-    result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
-    assert result.stats.chunks_uploaded == 1
+    result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE, concurrency=1))
+    assert result.stats.chunks_uploaded == 2
     url_requests = [p for m, p in yard.requests if p.endswith("/upload-urls")]
     assert len(url_requests) == 2
+    assert sorted(yard.chunks) == sorted(yard.uploads)
+
+
+def test_a_server_without_multi_chunk_uploads_gets_one_chunk_per_request(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path
+) -> None:
+    _make_tree(tmp_path)
+    yard.refuses_pack = True
+    result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
+    puts = [p for m, p in yard.requests if m == "PUT"]
+    assert len(puts) == result.stats.chunks_uploaded == result.stats.chunks_total
+    assert all(p.startswith("/put/") for p in puts)
 
 
 def test_a_missing_app_without_site_id_is_not_found(

@@ -6,8 +6,10 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
+import fleetyard
 from fleetyard import Client, PushOptions
 from tests.conftest import ADMIN_KEY
 from tests.support.asgi import PortalASGITransport
@@ -71,3 +73,43 @@ def test_push_twice_dry_run_and_versions(admin: Client, tmp_path: Path) -> None:
     rolled = admin.apps.rollback(APP, to="v1")
     assert rolled.current_version is not None
     assert rolled.current_version.number == 1
+
+
+class _FailingUploads(httpx2.BaseTransport):
+    """Answers 400 to the ``fail_at``-th multi-chunk upload; passes everything else on."""
+
+    def __init__(self, inner: httpx2.BaseTransport, fail_at: int) -> None:
+        self.inner = inner
+        self.fail_at = fail_at
+        self.uploads: list[int] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "PUT" and request.url.path.startswith("/v1/chunk-uploads"):
+            self.uploads.append(len(request.read()))
+            if len(self.uploads) == self.fail_at:
+                return httpx2.Response(400, json={"code": "bad_request"}, request=request)
+        return self.inner.handle_request(request)
+
+
+def test_an_interrupted_push_resumes_without_sending_what_arrived(
+    app_transport: PortalASGITransport, tmp_path: Path
+) -> None:
+    tree = tmp_path / "dist"
+    tree.mkdir()
+    rng = random.Random(9)
+    (tree / "big.bin").write_bytes(rng.randbytes(24 * 1024 * 1024))  # three or four requests
+    for i in range(40):
+        (tree / f"small{i}.txt").write_text(f"small file {i}\n")
+    failing = _FailingUploads(app_transport, fail_at=2)
+    with Client(api_key=ADMIN_KEY, base_url=BASE, transport=failing) as client:
+        site = client.sites.create("Depot")
+        with pytest.raises(fleetyard.BadRequestError):
+            client.apps.push(tree, APP, PushOptions(site_id=site.id, concurrency=1))
+        failing.fail_at = 0
+        sent_before = len(failing.uploads)
+        result = client.apps.push(tree, APP, PushOptions(site_id=site.id, concurrency=1))
+    assert result.number == 1
+    # The first request's chunks were committed before the error: not sent again.
+    assert 0 < result.stats.chunks_uploaded < result.stats.chunks_total
+    assert result.stats.chunks_reused == result.stats.chunks_total - result.stats.chunks_uploaded
+    assert len(failing.uploads) > sent_before

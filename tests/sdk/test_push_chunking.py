@@ -14,7 +14,9 @@ from fleetyard.sdk._push import chunker as chunker_module
 from fleetyard.sdk._push.chunker import (
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
+    FileChunk,
     chunk_file,
+    new_chunker,
     read_chunk,
 )
 from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
@@ -165,3 +167,20 @@ def test_manifest_is_deterministic_and_diffs_locally(tmp_path: Path) -> None:
     assert [e.path for e in diff.added] == ["new.txt"]
     assert [e.path for e in diff.removed] == ["run.sh"]
     assert [(c.path, c.old_size, c.new_size) for c in diff.changed] == [("a.txt", 1, 7)]
+
+
+@pytest.mark.parametrize("size", [1, 4096, MIN_CHUNK_SIZE - 1, MIN_CHUNK_SIZE, MIN_CHUNK_SIZE + 1])
+def test_a_small_file_is_hashed_directly_and_cut_as_fastcdc_would(
+    tmp_path: Path, size: int
+) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(random.Random(size).randbytes(size))
+    seen: list[int] = []
+    fast = chunk_file(path, on_bytes=seen.append)
+    with open(path, "rb") as stream:
+        reference = [
+            FileChunk(p.offset, p.length, hashlib.sha256(p.data).hexdigest())
+            for p in new_chunker().cut_stream(stream)
+        ]
+    assert fast == reference
+    assert sum(seen) == size

@@ -29,6 +29,7 @@ PUBLIC = {
     # one chunk, one site and an expiry) is the authorisation, like an S3 presigned URL,
     # so that agents and the SDK can fetch and push chunks without handing out a token.
     ("PUT", "/v1/chunk-uploads/{hash}"),
+    ("PUT", "/v1/chunk-uploads"),
     ("GET", "/v1/chunk-downloads/{hash}"),
 }
 """Routes that need no token at all."""

@@ -27,6 +27,13 @@ MAX_CHUNK_SIZE = 8 * 1024 * 1024
 """The largest chunk the server accepts (8 MiB); FastCDC's maximum stays below it."""
 MAX_HASHES_PER_REQUEST = 1000
 UPLOAD_URL_TTL_SECONDS = 60 * 60
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+"""The most chunk bytes one multi-chunk upload carries (its body adds 36 bytes a chunk)."""
+MAX_BATCH_CHUNKS = 512
+"""The most chunks one multi-chunk upload carries."""
+BATCH_FRAME_BYTES = 36
+"""Each chunk of a multi-chunk upload body is preceded by its raw 32-byte SHA-256 and
+its size as a 4-byte big-endian integer."""
 DOWNLOAD_URL_TTL_SECONDS = 15 * 60
 
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -78,6 +85,9 @@ class UploadUrlsRequest(RequestModel):
     """
 
     chunks: list[ChunkRef] = Field(max_length=MAX_HASHES_PER_REQUEST)
+    pack: bool = False
+    """Group the chunks into multi-chunk uploads when the store takes them (the
+    filesystem store): those come back in ``batches`` instead of ``urls``."""
 
 
 class UploadUrl(ResponseModel):
@@ -90,13 +100,41 @@ class UploadUrl(ResponseModel):
     expires_at: Timestamp
 
 
+class BatchChunk(ResponseModel):
+    """One chunk of a multi-chunk upload."""
+
+    hash: str
+    size: int
+
+
+class UploadBatch(ResponseModel):
+    """Where to ``PUT`` several chunks in one request; valid 60 minutes.
+
+    The body is, for each chunk of ``chunks`` in that order, its raw 32-byte
+    SHA-256, its size as a 4-byte big-endian integer, then its bytes. The link's
+    signature covers exactly that list; each chunk is checked like a single
+    upload (422 ``chunk_hash_mismatch`` names the first bad one, and nothing of
+    the request is kept).
+    """
+
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str] = Field(default_factory=dict)
+    chunks: list[BatchChunk]
+    expires_at: Timestamp
+
+
 class UploadUrls(ResponseModel):
     urls: list[UploadUrl]
+    batches: list[UploadBatch] = Field(default_factory=list)
+    """Multi-chunk uploads, when ``pack`` was asked for and the store takes them."""
 
 
 class UploadCommit(RequestModel):
-    """Record uploaded chunks: after a PUT to an S3 presigned URL the server reads each
-    object back and checks its hash and size (422 ``chunk_hash_mismatch`` otherwise)."""
+    """Record uploaded chunks: they become the site's (``check`` stops listing them)
+    and count against its quota, which is checked again here (413). Uploads are
+    staged until then; S3 objects are read back and checked (422
+    ``chunk_hash_mismatch``); chunks never uploaded are 422 ``chunk_missing``."""
 
     chunks: list[ChunkRef] = Field(max_length=MAX_HASHES_PER_REQUEST)
 
@@ -170,10 +208,14 @@ class QuotaHistory(ResponseModel):
 
 
 __all__ = [
+    "BATCH_FRAME_BYTES",
     "DOWNLOAD_URL_TTL_SECONDS",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_CHUNKS",
     "MAX_CHUNK_SIZE",
     "MAX_HASHES_PER_REQUEST",
     "UPLOAD_URL_TTL_SECONDS",
+    "BatchChunk",
     "ChunkCheck",
     "ChunkCheckResult",
     "ChunkHash",
@@ -188,6 +230,7 @@ __all__ = [
     "QuotaHistory",
     "QuotaUpdate",
     "Referrer",
+    "UploadBatch",
     "UploadCommit",
     "UploadCommitResult",
     "UploadUrl",

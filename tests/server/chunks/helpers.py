@@ -11,8 +11,11 @@ import anyio
 import httpx2
 import sqlalchemy as sa
 
-from fleetyard.server.services.chunks import references
+from fleetyard.server.services.chunks import gc, references
+from fleetyard.server.services.chunks.uploads import Chunks
 from fleetyard.server.services.clock import now_ms
+from fleetyard.server.settings import Settings
+from fleetyard.server.storage.blobs import create_blob_store
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.software_tables import apps, versions
 from fleetyard.server.storage.tables import sites
@@ -25,25 +28,39 @@ def chunk(text: str) -> tuple[str, bytes]:
 
 
 def upload(http: httpx2.Client, anonymous: httpx2.Client, site_id: str, data: bytes) -> str:
-    """Upload one chunk through the filesystem store's signed route (no token); its hash."""
+    """Upload one chunk through the filesystem store's signed route (no token) and
+    commit it; its hash."""
     h = hashlib.sha256(data).hexdigest()
-    urls = ok(
-        http.post(
-            f"/v1/sites/{site_id}/chunks/upload-urls",
-            json={"chunks": [{"hash": h, "size": len(data)}]},
-        )
-    )["urls"]
+    ref = {"hash": h, "size": len(data)}
+    urls = ok(http.post(f"/v1/sites/{site_id}/chunks/upload-urls", json={"chunks": [ref]}))["urls"]
     for entry in urls:
         response = anonymous.put(entry["url"], content=data)
         assert response.status_code == 204, response.text
+    ok(http.post(f"/v1/sites/{site_id}/chunks/commit", json={"chunks": [ref]}))
     return h
+
+
+def batch_body(*chunks: bytes) -> bytes:
+    """The body of a multi-chunk upload: per chunk its raw SHA-256, size, bytes."""
+    return b"".join(
+        hashlib.sha256(data).digest() + len(data).to_bytes(4, "big") + data for data in chunks
+    )
+
+
+def staged_files(data_dir: Path) -> list[Path]:
+    root = data_dir / "blobs" / ".staging"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 def blob_files(data_dir: Path) -> list[Path]:
     root = data_dir / "blobs"
     if not root.exists():
         return []
-    return sorted(p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and ".tmp" not in p.parts and ".staging" not in p.parts
+    )
 
 
 async def _add_version(
@@ -123,3 +140,22 @@ async def _run(database_url: str, statement: Any) -> list[Any]:
 
 def rows(database_url: str, statement: Any) -> list[Any]:
     return anyio.run(_run, database_url, statement)
+
+
+HOUR_MS = 3_600_000
+
+
+def collect(settings: Settings, *, hours_later: float) -> gc.GcResult:
+    """One GC pass as if ``hours_later`` hours had passed."""
+
+    async def run() -> gc.GcResult:
+        database = Database(settings.resolved_database_url)
+        try:
+            ctx = Chunks(
+                database, create_blob_store(settings.blob_url, settings.data_dir), settings
+            )
+            return await gc.collect(ctx, now=now_ms() + int(hours_later * HOUR_MS))
+        finally:
+            await database.dispose()
+
+    return anyio.run(run)

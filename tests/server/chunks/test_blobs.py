@@ -129,3 +129,83 @@ def test_an_expired_link_is_refused() -> None:
     with pytest.raises(ServiceError) as caught:
         signing.verify("k" * 32, method="GET", hash=HASH, site_id="s", size=None, exp=exp, sig=sig)
     assert (caught.value.status, caught.value.code) == (403, "url_expired")
+
+
+@pytest.mark.parametrize("tmpfile", [True, False], ids=["O_TMPFILE", "rename"])
+async def test_staging_writes_no_fsync_and_commit_makes_the_batch_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmpfile: bool
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(
+        "fleetyard.server.storage.blobs.fs._fsync_path",
+        lambda path, directory=False: synced.append(path),
+    )
+    store = FileBlobStore(tmp_path / "blobs", use_syncfs=False)
+    store.use_tmpfile = store.use_tmpfile and tmpfile
+    other = b"another chunk"
+    other_hash = hashlib.sha256(other).hexdigest()
+    await store.stage_verified("site_1", [(HASH, len(DATA), DATA), (other_hash, len(other), other)])
+    # Again (a retried request): harmless, and no temporary file is left behind.
+    await store.stage_verified("site_1", [(HASH, len(DATA), DATA)])
+    assert sorted(p.name for p in files(store.staging)) == sorted([HASH, other_hash])
+    assert synced == []
+    assert not await store.exists(HASH)
+    absent = "0" * 64
+    outcome = await store.commit_staged_many(
+        "site_1", {HASH: len(DATA), absent: 3, other_hash: len(other)}
+    )
+    assert outcome.placed == {HASH: len(DATA), other_hash: len(other)}
+    assert outcome.missing == [absent]
+    assert outcome.mismatch is None
+    # Every new file, its shard directories and the root, before the commit answers.
+    for h in (HASH, other_hash):
+        path = store.path_of(h)
+        assert {path, path.parent, path.parent.parent} <= set(synced)
+    assert store.root in synced
+    assert await store.get(HASH) == DATA
+    await store.release_staged("site_1", [HASH, other_hash])
+    assert files(store.staging) == []
+    assert await store.get(other_hash) == other
+    # Another site cannot commit what this site staged.
+    assert (await store.commit_staged_many("site_2", {HASH: len(DATA)})).missing == [HASH]
+
+
+async def test_with_syncfs_a_commit_flushes_the_filesystem_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def fake_syncfs(fd: int) -> int:
+        calls.append(fd)
+        return 0
+
+    monkeypatch.setattr("fleetyard.server.storage.blobs.fs._SYNCFS", fake_syncfs)
+    store = FileBlobStore(tmp_path / "blobs")
+    assert store.use_syncfs
+    chunks = [(hashlib.sha256(b"%d" % i).hexdigest(), b"%d" % i) for i in range(20)]
+    await store.stage_verified("site_1", [(h, len(d), d) for h, d in chunks])
+    assert calls == []
+    outcome = await store.commit_staged_many("site_1", {h: len(d) for h, d in chunks})
+    assert len(outcome.placed) == 20
+    assert len(calls) == 1
+
+
+async def test_a_mismatch_in_a_staged_request_stages_nothing(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    with pytest.raises(BlobMismatchError) as caught:
+        await store.stage_verified("site_1", [(HASH, len(DATA), DATA), ("1" * 64, len(DATA), DATA)])
+    assert caught.value.hash == "1" * 64
+    assert files(tmp_path) == []
+
+
+async def test_staged_files_are_hashed_again_without_a_boot_id(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    store.trust_staged = False
+    staged = store.staged_path("site_1", HASH)
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"hello chunK")  # the right size, not the right bytes
+    outcome = await store.commit_staged_many("site_1", {HASH: len(DATA)})
+    assert outcome.mismatch is not None
+    assert outcome.placed == {}
+    assert not staged.exists()
+    assert not await store.exists(HASH)

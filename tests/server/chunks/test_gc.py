@@ -3,6 +3,8 @@ their site, and blobs no site holds are deleted. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
+
 import anyio
 import httpx2
 import sqlalchemy as sa
@@ -10,32 +12,22 @@ import sqlalchemy as sa
 from fleetyard.server.jobs import JobContext
 from fleetyard.server.services.chunks import gc
 from fleetyard.server.services.chunks.uploads import Chunks
-from fleetyard.server.services.clock import now_ms
 from fleetyard.server.settings import Settings
 from fleetyard.server.storage.blobs import create_blob_store
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.device_tables import jobs
 from fleetyard.server.storage.repositories import jobs as jobs_repo
 from fleetyard.server.storage.software_tables import chunks, site_chunks, versions
-from tests.server.chunks.helpers import add_version, blob_files, rows, upload
+from tests.server.chunks.helpers import (
+    add_version,
+    blob_files,
+    collect,
+    rows,
+    staged_files,
+    upload,
+)
 from tests.server.conftest import ClientFor
-from tests.server.helpers import execute, make_site, ok
-
-HOUR_MS = 3_600_000
-
-
-def collect(settings: Settings, *, hours_later: float) -> gc.GcResult:
-    async def run() -> gc.GcResult:
-        database = Database(settings.resolved_database_url)
-        try:
-            ctx = Chunks(
-                database, create_blob_store(settings.blob_url, settings.data_dir), settings
-            )
-            return await gc.collect(ctx, now=now_ms() + int(hours_later * HOUR_MS))
-        finally:
-            await database.dispose()
-
-    return anyio.run(run)
+from tests.server.helpers import execute, make_site, ok, problem
 
 
 def test_gc_deletes_unreferenced_chunks_after_the_grace_period(
@@ -83,6 +75,32 @@ def test_gc_deletes_unreferenced_chunks_after_the_grace_period(
     assert ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"] == 0
     # Running it again finds nothing to do.
     assert collect(settings, hours_later=50) == gc.GcResult(0, 0, 0)
+
+
+def test_gc_purges_staged_uploads_never_committed(
+    http: httpx2.Client, client_for: ClientFor, settings: Settings
+) -> None:
+    site = make_site(http, "plant")["id"]
+    anonymous = client_for(None)
+    data = b"uploaded, never committed"
+    h = hashlib.sha256(data).hexdigest()
+    ref = {"hash": h, "size": len(data)}
+    (entry,) = ok(http.post(f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": [ref]}))["urls"]
+    assert anonymous.put(entry["url"], content=data).status_code == 204
+    (staged,) = staged_files(settings.data_dir)
+    # A staging directory of an earlier boot is never trusted: it goes on the first run.
+    earlier = settings.data_dir / "blobs" / ".staging" / "an-earlier-boot" / site / h
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"maybe never flushed")
+    assert collect(settings, hours_later=1).staged_purged == 1
+    assert staged_files(settings.data_dir) == [staged]
+    # Past the link's lifetime and the margin, the upload goes too.
+    assert collect(settings, hours_later=2).staged_purged == 1
+    assert staged_files(settings.data_dir) == []
+    assert blob_files(settings.data_dir) == []
+    problem(
+        http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref]}), 422, "chunk_missing"
+    )
 
 
 def test_the_gc_job_is_scheduled_once_per_slot(settings: Settings, database_url: str) -> None:

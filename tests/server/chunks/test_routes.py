@@ -13,7 +13,15 @@ import sqlalchemy as sa
 from fleetyard.server.services.chunks import signing
 from fleetyard.server.settings import DEV_SECRET_KEY, Settings
 from fleetyard.server.storage.software_tables import chunks, quota_history, site_chunks
-from tests.server.chunks.helpers import add_version, blob_files, chunk, rows, upload
+from tests.server.chunks.helpers import (
+    add_version,
+    batch_body,
+    blob_files,
+    chunk,
+    rows,
+    staged_files,
+    upload,
+)
 from tests.server.conftest import ClientFor
 from tests.server.helpers import create_other_org, make_key, make_site, ok, problem
 
@@ -40,6 +48,18 @@ def test_upload_then_check_and_download(
     assert anonymous.put(urls[0]["url"], content=d1).status_code == 204
     # Uploading the same chunk again is harmless.
     assert anonymous.put(urls[0]["url"], content=d1).status_code == 204
+    # Staged, not the site's yet: no database row, nothing counted, still missing.
+    assert rows(database_url, sa.select(site_chunks.c.hash)) == []
+    assert blob_files(settings.data_dir) == []
+    assert len(staged_files(settings.data_dir)) == 1
+    assert ok(http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [h1, h2]})) == {
+        "missing": [h1, h2]
+    }
+    ref1 = {"hash": h1, "size": len(d1)}
+    assert ok(http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref1]})) == {
+        "committed": [h1]
+    }
+    assert staged_files(settings.data_dir) == []
     assert ok(http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [h1, h2]})) == {
         "missing": [h2]
     }
@@ -184,17 +204,30 @@ def test_a_push_past_the_quota_fails_before_any_upload(
     assert (body["used_bytes"], body["limit_bytes"], body["needed_bytes"]) == (0, 15, 20)
     assert blob_files(settings.data_dir) == []
     assert rows(database_url, sa.select(site_chunks.c.hash)) == []
-    # One fits; a link handed out before the limit shrank is still held to it.
-    (entry,) = ok(
-        http.post(
-            f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": [{"hash": h1, "size": 10}]}
-        )
-    )["urls"]
+    # One fits; a link handed out before the limit shrank is held to it at commit,
+    # which then keeps nothing (not even the staged upload).
+    ref1 = {"hash": h1, "size": 10}
+    (entry,) = ok(http.post(f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": [ref1]}))[
+        "urls"
+    ]
     ok(http.patch(f"/v1/sites/{site}/quota", json={"limit_bytes": 5}))
-    problem(anonymous.put(entry["url"], content=d1), 413, "quota_exceeded")
-    assert blob_files(settings.data_dir) == []
-    ok(http.patch(f"/v1/sites/{site}/quota", json={"limit_bytes": None}))
     assert anonymous.put(entry["url"], content=d1).status_code == 204
+    problem(
+        http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref1]}),
+        413,
+        "quota_exceeded",
+    )
+    assert blob_files(settings.data_dir) == []
+    assert staged_files(settings.data_dir) == []
+    assert rows(database_url, sa.select(chunks.c.hash)) == []
+    ok(http.patch(f"/v1/sites/{site}/quota", json={"limit_bytes": None}))
+    problem(
+        http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref1]}),
+        422,
+        "chunk_missing",
+    )
+    assert anonymous.put(entry["url"], content=d1).status_code == 204
+    ok(http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref1]}))
     ok(http.patch(f"/v1/sites/{site}/quota", json={"limit_bytes": 10}))
     body = problem(
         http.post(
@@ -413,3 +446,89 @@ def test_another_organisation_sees_nothing(
     problem(anonymous.get(link), 404, "not_found")
     assert ok(http.get(f"/v1/sites/{site}/quota"))["limit_bytes"] is None
     assert isinstance(settings.data_dir, Path)
+
+
+def test_a_multi_chunk_upload_is_checked_chunk_by_chunk_and_recorded_at_commit(
+    http: httpx2.Client, client_for: ClientFor, settings: Settings, database_url: str
+) -> None:
+    site = make_site(http, "plant")["id"]
+    anonymous = client_for(None)
+    parts = [chunk(f"piece number {i}") for i in range(5)]
+    refs = [{"hash": h, "size": len(d)} for h, d in parts]
+    answer = ok(
+        http.post(f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": refs, "pack": True})
+    )
+    assert answer["urls"] == []
+    (batch,) = answer["batches"]
+    assert [(c["hash"], c["size"]) for c in batch["chunks"]] == [
+        (r["hash"], r["size"]) for r in refs
+    ]
+    assert batch["url"].startswith("http://fleetyard.test/v1/chunk-uploads?")
+    datas = [d for _, d in parts]
+    # One chunk's bytes replaced: 422 naming it, and nothing of the request is staged.
+    h2 = parts[2][0]
+    forged = bytearray(batch_body(*datas))
+    at = forged.index(datas[2])
+    forged[at : at + len(datas[2])] = b"X" * len(datas[2])
+    body = problem(anonymous.put(batch["url"], content=bytes(forged)), 422, "chunk_hash_mismatch")
+    assert body["hash"] == h2
+    assert staged_files(settings.data_dir) == []
+    # Another list than the signed one (a chunk left out, or reordered) is refused.
+    problem(anonymous.put(batch["url"], content=batch_body(*datas[:4])), 403, "signature_invalid")
+    problem(
+        anonymous.put(batch["url"], content=batch_body(*reversed(datas))), 403, "signature_invalid"
+    )
+    problem(anonymous.put(batch["url"], content=b"\x00" * 10), 422, "validation_failed")
+    problem(
+        anonymous.put(batch["url"].replace(site, "site_other"), content=batch_body(*datas)),
+        403,
+        "signature_invalid",
+    )
+    assert staged_files(settings.data_dir) == []
+    assert anonymous.put(batch["url"], content=batch_body(*datas)).status_code == 204
+    assert len(staged_files(settings.data_dir)) == 5
+    assert rows(database_url, sa.select(chunks.c.hash)) == []
+    assert ok(http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [h2]}))["missing"] == [h2]
+    assert ok(http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": refs})) == {
+        "committed": [r["hash"] for r in refs]
+    }
+    assert staged_files(settings.data_dir) == []
+    assert sorted(p.name for p in blob_files(settings.data_dir)) == sorted(h for h, _ in parts)
+    assert ok(
+        http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [h for h, _ in parts]})
+    ) == {"missing": []}
+    assert ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"] == sum(len(d) for d in datas)
+    # Only what the site lacks is packed; an expired batch link is refused.
+    more = chunk("one more")
+    again = ok(
+        http.post(
+            f"/v1/sites/{site}/chunks/upload-urls",
+            json={"chunks": [*refs, {"hash": more[0], "size": len(more[1])}], "pack": True},
+        )
+    )["batches"]
+    assert [[c["hash"] for c in b["chunks"]] for b in again] == [[more[0]]]
+    listed = [(more[0], len(more[1]))]
+    expired = signing.batch_url(
+        "http://fleetyard.test",
+        DEV_SECRET_KEY,
+        chunks=listed,
+        site_id=site,
+        exp=int(time.time()) - 5,
+    )
+    problem(anonymous.put(expired, content=batch_body(more[1])), 403, "url_expired")
+
+
+def test_packing_cuts_batches_by_bytes_and_count(http: httpx2.Client) -> None:
+    site = make_site(http, "plant")["id"]
+    big = 3 * 1024 * 1024
+    refs = [{"hash": f"{i:064x}", "size": big} for i in range(5)]
+    refs += [{"hash": f"{i + 100:064x}", "size": 1} for i in range(600)]
+    batches = ok(
+        http.post(f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": refs, "pack": True})
+    )["batches"]
+    sizes = [sum(c["size"] for c in b["chunks"]) for b in batches]
+    counts = [len(b["chunks"]) for b in batches]
+    assert all(s <= 8 * 1024 * 1024 for s in sizes)
+    assert all(n <= 512 for n in counts)
+    assert sum(counts) == len(refs)
+    assert [c["hash"] for b in batches for c in b["chunks"]] == [r["hash"] for r in refs]

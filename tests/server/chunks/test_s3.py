@@ -13,6 +13,7 @@ import pytest
 
 from fleetyard.server.settings import Settings
 from tests.conftest import ADMIN_KEY
+from tests.server.chunks.helpers import collect
 from tests.server.helpers import make_site, ok, problem
 
 moto_server = pytest.importorskip("moto.server")
@@ -173,6 +174,60 @@ def test_a_forged_upload_is_rejected_at_commit(
         assert outside.put(entry["url"], content=data).status_code == 200
         ok(http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref]}))
         assert ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"] == len(data)
+
+
+def test_packing_is_for_the_filesystem_store_s3_gets_presigned_urls(
+    http: httpx2.Client, s3_endpoint: str
+) -> None:
+    site = make_site(http, "plant")["id"]
+    answer = ok(
+        http.post(
+            f"/v1/sites/{site}/chunks/upload-urls",
+            json={"chunks": [{"hash": "a" * 64, "size": 5}], "pack": True},
+        )
+    )
+    assert answer["batches"] == []
+    assert answer["urls"][0]["url"].startswith(s3_endpoint)
+
+
+def test_gc_deletes_staged_objects_never_committed(
+    http: httpx2.Client, settings: Settings, s3_endpoint: str, s3_bucket: str
+) -> None:
+    site = make_site(http, "plant")["id"]
+    data = b"uploaded, never committed"
+    h = hashlib.sha256(data).hexdigest()
+    ref = {"hash": h, "size": len(data)}
+    (entry,) = ok(http.post(f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": [ref]}))["urls"]
+    with httpx2.Client() as outside:
+        assert outside.put(entry["url"], content=data).status_code == 200
+    staged = f"blobs/staging/{site}/{h}"
+    assert _keys(s3_endpoint, s3_bucket) == [staged]
+    # Within an upload link's lifetime (and the margin) it stays: a commit may follow.
+    assert collect(settings, hours_later=1).staged_purged == 0
+    assert _keys(s3_endpoint, s3_bucket) == [staged]
+    assert collect(settings, hours_later=2).staged_purged == 1
+    assert _keys(s3_endpoint, s3_bucket) == []
+    problem(
+        http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref]}), 422, "chunk_missing"
+    )
+
+
+def test_a_commit_past_the_quota_keeps_nothing(
+    http: httpx2.Client, s3_endpoint: str, s3_bucket: str
+) -> None:
+    site = make_site(http, "plant")["id"]
+    data = b"ten bytes!"
+    h = hashlib.sha256(data).hexdigest()
+    ref = {"hash": h, "size": len(data)}
+    (entry,) = ok(http.post(f"/v1/sites/{site}/chunks/upload-urls", json={"chunks": [ref]}))["urls"]
+    ok(http.patch(f"/v1/sites/{site}/quota", json={"limit_bytes": 5}))
+    with httpx2.Client() as outside:
+        assert outside.put(entry["url"], content=data).status_code == 200
+    problem(
+        http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": [ref]}), 413, "quota_exceeded"
+    )
+    assert _keys(s3_endpoint, s3_bucket) == []
+    assert ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"] == 0
 
 
 def test_a_push_past_the_quota_signs_nothing(http: httpx2.Client) -> None:

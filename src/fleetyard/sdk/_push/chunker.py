@@ -66,9 +66,21 @@ def chunk_file(
     ``on_bytes`` hears the size of each chunk once it is hashed (for progress).
     An empty file has no chunks.
     """
-    cdc = chunker if chunker is not None else new_chunker()
     chunks: list[FileChunk] = []
+    small = os.stat(path).st_size <= MIN_CHUNK_SIZE
     with open(path, "rb", buffering=0) as stream:
+        if small:
+            # FastCDC never cuts below the minimum: such a file is one chunk (or none).
+            # Read and hash it directly, without the chunker's buffer and stream setup.
+            data = stream.read(MIN_CHUNK_SIZE + 1)
+            if len(data) <= MIN_CHUNK_SIZE:
+                if data:
+                    chunks.append(FileChunk(0, len(data), hashlib.sha256(data).hexdigest()))
+                    if on_bytes is not None:
+                        on_bytes(len(data))
+                return chunks
+            stream.seek(0)  # it grew meanwhile: chunk it like any file
+        cdc = chunker if chunker is not None else new_chunker()
         for piece in cdc.cut_stream(stream):
             digest = hashlib.sha256(piece.data).hexdigest()
             chunks.append(FileChunk(piece.offset, piece.length, digest))

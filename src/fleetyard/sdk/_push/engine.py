@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,29 +31,23 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-import httpx2
 
-from fleetyard.protocol.chunks import (
-    MAX_HASHES_PER_REQUEST,
-    UploadUrl,
-)
+from fleetyard.protocol.chunks import MAX_HASHES_PER_REQUEST
 from fleetyard.protocol.software import (
     App,
     Version,
     manifest_sha256,
     version_id_for,
 )
-from fleetyard.sdk._base_client import _connection_error
 from fleetyard.sdk._exceptions import (
     APIStatusError,
     NotFoundError,
     PreconditionFailedError,
     UnprocessableEntityError,
-    error_from_response,
 )
-from fleetyard.sdk._flow import Flow, send, sleep
-from fleetyard.sdk._operation import Operation, RequestSpec, path_param
-from fleetyard.sdk._push.chunker import FileChunk, chunk_file, new_chunker, read_chunk
+from fleetyard.sdk._flow import Flow
+from fleetyard.sdk._operation import Operation, path_param
+from fleetyard.sdk._push.chunker import FileChunk, chunk_file, new_chunker
 from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
 from fleetyard.sdk._push.models import (
     PushOptions,
@@ -62,8 +56,8 @@ from fleetyard.sdk._push.models import (
     PushResult,
     PushStats,
 )
+from fleetyard.sdk._push.upload import Item, units_of, upload_flow
 from fleetyard.sdk._push.walk import TreeEntry, TreeWalk, walk_tree
-from fleetyard.sdk._retry import retry_delay
 from fleetyard.sdk._types import WriteOptions
 from fleetyard.sdk.resources.chunks import check_op, commit_op, upload_urls_op
 
@@ -77,8 +71,10 @@ T = TypeVar("T")
 
 PROGRESS_INTERVAL = 0.2
 """Seconds between two progress events while hashing or uploading."""
-MAX_URL_RENEWALS = 3
-"""How often one chunk's upload URL is requested again after ``url_expired``."""
+COMMIT_BYTES = 64 * 1024 * 1024
+"""Chunks are committed in groups of at most this many bytes (and 1,000 chunks), each
+while the next group uploads: a push cut off by a crash sends at most about two
+groups again, since only committed chunks count as the site's."""
 
 
 # -- steps ---------------------------------------------------------------------------
@@ -166,103 +162,34 @@ class Tracker:
 def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Tracker) -> list[list[FileChunk]]:
     """Chunk every file, ``workers`` files at a time; results in the order of ``files``."""
     results: list[list[FileChunk]] = [[] for _ in files]
-    local = threading.local()
+    # Largest first, so one big file does not start last and run alone. Each worker
+    # takes the next file itself: no future (and no lock) per file of a large tree.
+    order = iter(sorted(range(len(files)), key=lambda i: -files[i].size))
+    taking = threading.Lock()
 
-    def one(index: int) -> None:
-        chunker = getattr(local, "chunker", None)
-        if chunker is None:
-            chunker = local.chunker = new_chunker()
-        entry = files[index]
-        assert entry.source is not None
-        results[index] = chunk_file(
-            entry.source, chunker=chunker, on_bytes=lambda n: tracker.add(bytes_hashed=n)
-        )
-        tracker.add(files_done=1)
+    def on_bytes(n: int) -> None:
+        tracker.add(bytes_hashed=n)
 
-    # Largest first, so one big file does not start last and run alone.
-    order = sorted(range(len(files)), key=lambda i: -files[i].size)
+    def work() -> None:
+        chunker = new_chunker()
+        while True:
+            with taking:
+                index = next(order, None)
+            if index is None:
+                return
+            entry = files[index]
+            assert entry.source is not None
+            results[index] = chunk_file(entry.source, chunker=chunker, on_bytes=on_bytes)
+            tracker.add(files_done=1)
+
     if workers <= 1 or len(files) <= 1:
-        for index in order:
-            one(index)
+        work()
         return results
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleetyard-hash") as pool:
-        futures = [pool.submit(one, i) for i in order]
+        futures = [pool.submit(work) for _ in range(workers)]
         for future in futures:
             future.result()
     return results
-
-
-# -- flows of one chunk ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Upload:
-    hash: str
-    size: int
-    source: Path
-    offset: int
-
-
-def _is_expired(response: httpx2.Response, error: APIStatusError) -> bool:
-    if error.code == "url_expired":
-        return True
-    # An object store's own answer (S3: 403 "Request has expired") carries no problem code.
-    return response.status_code == 403 and error.code is None and b"xpired" in response.content
-
-
-def upload_flow(
-    client: BaseClient, site_id: str, item: _Upload, url: UploadUrl, tracker: Tracker
-) -> Flow[None]:
-    """PUT one chunk to its signed URL: retried like any call, URL renewed when expired."""
-    attempt = 0
-    renewals = 0
-    while True:
-        attempt += 1
-        data = read_chunk(item.source, item.offset, item.size, item.hash)
-        headers = {"Content-Type": "application/octet-stream", **url.headers}
-        # The transport builds the query from params (replacing the URL's own): split it.
-        target = httpx2.URL(url.url)
-        spec = RequestSpec(
-            method=url.method,
-            url=str(target.copy_with(query=None)),
-            params=dict(target.params),
-            headers=headers,
-            content=data,
-            timeout=client.timeout,
-        )
-        try:
-            response = yield from send(spec)
-        except httpx2.TransportError as exc:
-            delay = retry_delay(client.retry, attempt, now=client._now(), rand=client._rand)
-            if delay is None:
-                raise _connection_error(exc) from exc
-            yield from sleep(delay)
-            continue
-        if response.status_code < 300:
-            tracker.add(chunks_uploaded=1, bytes_uploaded=item.size)
-            return
-        error = error_from_response(response)
-        if _is_expired(response, error) and renewals < MAX_URL_RENEWALS:
-            renewals += 1
-            attempt = 0
-            raw = yield from client._call(upload_urls_op(site_id, [(item.hash, item.size)]), {})
-            urls = raw.parse().urls
-            if not urls:  # the site has it by now (another push)
-                return
-            url = urls[0]
-            continue
-        delay = None
-        if client.retry.retries_status(response.status_code):
-            delay = retry_delay(
-                client.retry,
-                attempt,
-                response.headers.get("Retry-After"),
-                now=client._now(),
-                rand=client._rand,
-            )
-        if delay is None:
-            raise error
-        yield from sleep(delay)
 
 
 # -- the push itself -------------------------------------------------------------------
@@ -318,12 +245,12 @@ def push_steps(
     chunks_by_path = {f.path: c for f, c in zip(files, hashed, strict=True)}
     warnings = list(walk.skipped)
     manifest = build_manifest(walk.entries, chunks_by_path, warnings)
-    where: dict[str, _Upload] = {}
+    where: dict[str, Item] = {}
     for entry, file_chunks in zip(files, hashed, strict=True):
         assert entry.source is not None
         for c in file_chunks:
             if c.hash not in where:
-                where[c.hash] = _Upload(c.hash, c.size, entry.source, c.offset)
+                where[c.hash] = Item(c.hash, c.size, entry.source, c.offset)
     all_hashes = sorted(where)
     tracker.chunks_total = len(all_hashes)
     tracker.bytes_hashed = tracker.bytes_total
@@ -382,9 +309,11 @@ def push_steps(
     else:
         app = yield from _update_app(app, options, call)
 
-    # -- upload
+    # -- upload, in the order of the files (neighbours share a request and the page cache)
     yield from phase("upload")
-    yield from _upload(client, site_id, [where[h] for h in missing], options, tracker, call)
+    lacking = set(missing)
+    todo = [item for h, item in where.items() if h in lacking]
+    yield from _upload(client, site_id, todo, options, tracker, call, call_options)
 
     # -- publish
     yield from phase("publish")
@@ -413,7 +342,7 @@ def push_steps(
             # Collected between our check and the publish: send them and try once more.
             repaired = True
             again = [where[h] for h in lost if isinstance(h, str) and h in where]
-            yield from _upload(client, site_id, again, options, tracker, call)
+            yield from _upload(client, site_id, again, options, tracker, call, call_options)
             continue
         version: Version = raw.parse()
         yield Emit()
@@ -469,31 +398,82 @@ def _update_app(app: App, options: PushOptions, call: Callable[..., Steps[Any]])
     return updated
 
 
+def _commit_groups(items: Sequence[Item]) -> list[list[Item]]:
+    groups: list[list[Item]] = []
+    current: list[Item] = []
+    size = 0
+    for item in items:
+        if current and (len(current) >= MAX_HASHES_PER_REQUEST or size + item.size > COMMIT_BYTES):
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _commit_flow(
+    client: BaseClient, site_id: str, items: Sequence[Item], call_options: WriteOptions
+) -> Flow[None]:
+    yield from client._call(commit_op(site_id, [(i.hash, i.size) for i in items]), call_options)
+
+
 def _upload(
     client: BaseClient,
     site_id: str,
-    items: Sequence[_Upload],
+    items: Sequence[Item],
     options: PushOptions,
     tracker: Tracker,
     call: Callable[..., Steps[Any]],
+    call_options: WriteOptions,
 ) -> Steps[None]:
-    """Upload in batches: URLs for a batch, the PUTs in parallel, then commit what arrived.
+    """Upload in groups: links for a group (small chunks packed into multi-chunk
+    uploads where the server takes them), its requests in parallel together with
+    the commit of the group before, then the next group.
 
     What was uploaded before a failure is committed all the same, so a
     push run again (resume) finds those chunks present and skips them.
     """
-    for batch in _batches(items):
-        raw = yield from call(upload_urls_op(site_id, [(i.hash, i.size) for i in batch]))
-        urls = {u.hash: u for u in raw.parse().urls}
-        todo = [i for i in batch if i.hash in urls]
-        flows = [upload_flow(client, site_id, i, urls[i.hash], tracker) for i in todo]
-        outcomes: list[BaseException | None] = yield Parallel(flows, options.concurrency)
-        done = [i for i, out in zip(todo, outcomes, strict=True) if out is None]
-        if done:
-            yield from call(commit_op(site_id, [(i.hash, i.size) for i in done]))
+    uncommitted: list[Item] = []
+    pack = True
+    for group in _commit_groups(items):
+        refs = [(i.hash, i.size) for i in group]
+        try:
+            raw = yield from call(upload_urls_op(site_id, refs, pack=pack))
+        except UnprocessableEntityError as exc:
+            if not pack or exc.code != "validation_failed":
+                raise
+            # A server from before multi-chunk uploads refuses the field: one per chunk.
+            pack = False
+            raw = yield from call(upload_urls_op(site_id, refs))
+        units = units_of(raw.parse(), group)
+        flows = [upload_flow(client, site_id, unit, tracker) for unit in units]
+        committing = list(uncommitted)
+        if committing:  # first, so that it starts at once, in a slot of its own
+            flows.insert(0, _commit_flow(client, site_id, committing, call_options))
+        outcomes: list[BaseException | None] = yield Parallel(
+            flows, options.concurrency + (1 if committing else 0)
+        )
+        if committing:
+            committed, outcomes = outcomes[0], outcomes[1:]
+            if committed is None:
+                uncommitted = []
+            elif not isinstance(committed, NotRun):
+                raise committed
+        uncommitted += [
+            item
+            for unit, out in zip(units, outcomes, strict=True)
+            if out is None
+            for item in unit.items
+        ]
         failures = [out for out in outcomes if out is not None and not isinstance(out, NotRun)]
         if failures:
+            if uncommitted:
+                yield from call(commit_op(site_id, [(i.hash, i.size) for i in uncommitted]))
             raise failures[0]
+    if uncommitted:
+        yield from call(commit_op(site_id, [(i.hash, i.size) for i in uncommitted]))
 
 
 # -- sync driver -----------------------------------------------------------------------
@@ -527,12 +507,23 @@ def run_push(
             _call_sync(options.on_progress, snap)
 
     def wait_emitting(futures: list[Future[Any]]) -> None:
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=PROGRESS_INTERVAL, return_when=FIRST_EXCEPTION)
+        """Until every future is done (or one failed), emitting progress meanwhile: the
+        futures report to one event, so a wait costs the same however many there are."""
+        left = [len(futures)]
+        lock = threading.Lock()
+        finished = threading.Event()
+
+        def done(future: Future[Any]) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0] == 0 or future.exception() is not None:
+                    finished.set()
+
+        for future in futures:
+            future.add_done_callback(done)
+        while not finished.wait(PROGRESS_INTERVAL):
             emit()
-            if any(f.done() and f.exception() is not None for f in futures):
-                break
+        emit()
 
     steps = push_steps(client, path, app_id, options, tracker, call_options)
     reply: object = None

@@ -56,8 +56,12 @@ def check_op(site_id: str, hashes: Iterable[str]) -> Operation[ChunkCheckResult]
     return Operation("POST", chunks_path(site_id, "check"), ChunkCheckResult, json=body)
 
 
-def upload_urls_op(site_id: str, chunks: Iterable[ChunkLike]) -> Operation[UploadUrls]:
-    body = {"chunks": _refs(chunks)}
+def upload_urls_op(
+    site_id: str, chunks: Iterable[ChunkLike], *, pack: bool = False
+) -> Operation[UploadUrls]:
+    body: dict[str, object] = {"chunks": _refs(chunks)}
+    if pack:
+        body["pack"] = True
     return Operation("POST", chunks_path(site_id, "upload-urls"), UploadUrls, json=body)
 
 
@@ -103,20 +107,28 @@ class Chunks(SyncAPIResource):
         return self._send(check_op(site_id, hashes), options)
 
     def upload_urls(
-        self, site_id: str, chunks: Iterable[ChunkLike], **options: Unpack[WriteOptions]
+        self,
+        site_id: str,
+        chunks: Iterable[ChunkLike],
+        *,
+        pack: bool = False,
+        **options: Unpack[WriteOptions],
     ) -> UploadUrls:
         """Signed ``PUT`` URLs for the chunks the site lacks (413 ``quota_exceeded`` first).
+        With ``pack`` a server that takes multi-chunk uploads answers ``batches``
+        instead (see :class:`~fleetyard.protocol.chunks.UploadBatch` for the body).
 
         Example::
 
             urls = client.chunks.upload_urls("site_01…", [("9f86d0…", 1024)]).urls
         """
-        return self._send(upload_urls_op(site_id, chunks), options)
+        return self._send(upload_urls_op(site_id, chunks, pack=pack), options)
 
     def commit(
         self, site_id: str, chunks: Iterable[ChunkLike], **options: Unpack[WriteOptions]
     ) -> UploadCommitResult:
-        """Record uploaded chunks (the server checks hash and size).
+        """Record uploaded chunks: they become the site's and count against its quota
+        (the server checks hash, size and quota; durable when it answers).
 
         Example::
 
@@ -191,15 +203,21 @@ class AsyncChunks(AsyncAPIResource):
         return await self._send(check_op(site_id, hashes), options)
 
     async def upload_urls(
-        self, site_id: str, chunks: Iterable[ChunkLike], **options: Unpack[WriteOptions]
+        self,
+        site_id: str,
+        chunks: Iterable[ChunkLike],
+        *,
+        pack: bool = False,
+        **options: Unpack[WriteOptions],
     ) -> UploadUrls:
-        """Signed ``PUT`` URLs for the chunks the site lacks.
+        """Signed ``PUT`` URLs for the chunks the site lacks (``pack``: multi-chunk
+        ``batches`` where the server takes them).
 
         Example::
 
             urls = (await client.chunks.upload_urls("site_01…", [("9f86d0…", 1024)])).urls
         """
-        return await self._send(upload_urls_op(site_id, chunks), options)
+        return await self._send(upload_urls_op(site_id, chunks, pack=pack), options)
 
     async def commit(
         self, site_id: str, chunks: Iterable[ChunkLike], **options: Unpack[WriteOptions]

@@ -31,7 +31,7 @@ from fleetyard.server.api.deps import State
 from fleetyard.server.api.pagination import Pagination, to_page
 from fleetyard.server.api.routes._shared import SCOPED_ONE, ResourceId, problems
 from fleetyard.server.services.auth import Principal
-from fleetyard.server.services.chunks import _access, quotas, uploads
+from fleetyard.server.services.chunks import _access, quotas, receive, uploads
 from fleetyard.server.state import AppState
 
 router = APIRouter(tags=["chunks"])
@@ -129,9 +129,10 @@ async def upload_urls(
 async def commit(
     principal: ChunkWrite, state: State, site_id: ResourceId, body: UploadCommit
 ) -> UploadCommitResult:
-    """After PUTs to S3 presigned URLs: the server reads each object back and checks its
-    hash and size (422 `chunk_hash_mismatch`); 422 `chunk_missing` for chunks never
-    uploaded. With the filesystem store the upload route already recorded them."""
+    """After the uploads: the chunks become the site's and count against its quota,
+    checked again here (413 drops the staged uploads). S3 objects are read back and
+    checked (422 `chunk_hash_mismatch`); 422 `chunk_missing` for chunks never
+    uploaded. Durable before it answers."""
     return await uploads.commit(_ctx(state), principal, site_id, body)
 
 
@@ -189,7 +190,7 @@ async def referrers(
     "/v1/chunk-uploads/{hash}",
     status_code=204,
     summary="Upload a chunk (signed link)",
-    responses={**problems(404, 422), **LINK, **QUOTA},
+    responses={**problems(422), **LINK},
 )
 async def put_chunk(
     state: State,
@@ -201,10 +202,36 @@ async def put_chunk(
     sig: SigQuery,
 ) -> Response:
     """The raw bytes of one chunk, to a link from `upload-urls` (no bearer token: the
-    signature is the authorisation). 422 `chunk_hash_mismatch` stores nothing."""
+    signature is the authorisation). Staged until `commit`. 422 `chunk_hash_mismatch`
+    stores nothing."""
     body = await request.body()
-    await uploads.receive_upload(
+    await receive.receive_upload(
         _ctx(state), hash=hash, site_id=site, size=size, exp=exp, sig=sig, body=body
+    )
+    return Response(status_code=204)
+
+
+@router.put(
+    "/v1/chunk-uploads",
+    status_code=204,
+    summary="Upload several chunks (signed link)",
+    responses={**problems(422), **LINK},
+)
+async def put_chunks(
+    state: State,
+    request: Request,
+    site: SiteQuery,
+    list_: Annotated[str, Query(alias="list", pattern=r"^[0-9a-f]{64}$")],
+    bytes_: Annotated[int, Query(alias="bytes", ge=1)],
+    exp: ExpQuery,
+    sig: SigQuery,
+) -> Response:
+    """The chunks of a batch from `upload-urls` (`pack: true`): for each, its raw
+    32-byte SHA-256, its size as 4 bytes big-endian, its bytes. Staged until `commit`.
+    422 `chunk_hash_mismatch` (with `hash`) keeps nothing of the request."""
+    body = await request.body()
+    await receive.receive_batch(
+        _ctx(state), site_id=site, listed=list_, total=bytes_, exp=exp, sig=sig, body=body
     )
     return Response(status_code=204)
 

@@ -5,6 +5,8 @@
 2. Site chunks marked longer ago than the grace period and still unreferenced
    are removed from their site (and from its quota).
 3. A chunk no site holds any more loses its row and its blob.
+4. Staged uploads never committed are deleted once older than an upload link's
+   lifetime plus a margin (a commit comes right after its uploads).
 
 The job re-enqueues itself for the next run; its ids are derived from the run's
 time slot, so several server replicas starting at once still make one chain.
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from fleetyard.protocol.chunks import UPLOAD_URL_TTL_SECONDS
 from fleetyard.server import jobs
 from fleetyard.server.services.chunks.uploads import Chunks
 from fleetyard.server.services.clock import now_ms
@@ -29,6 +33,8 @@ log = logging.getLogger("fleetyard.server.chunks")
 
 GC = "chunks.gc"
 _BATCH = 500
+STAGED_MAX_AGE_MS = (UPLOAD_URL_TTL_SECONDS + 30 * 60) * 1000
+"""Staged uploads older than this (an upload link's 60 minutes and half an hour) go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,7 @@ class GcResult:
     marked: int
     site_chunks_removed: int
     blobs_deleted: int
+    staged_purged: int = 0
 
 
 async def collect(ctx: Chunks, *, now: int | None = None) -> GcResult:
@@ -89,14 +96,18 @@ async def collect(ctx: Chunks, *, now: int | None = None) -> GcResult:
                 await repo.delete_chunk(conn, hash=h)
                 deleted += 1
             await conn.commit()
-    if marked or removed or deleted:
+    stale = datetime.fromtimestamp((now - STAGED_MAX_AGE_MS) / 1000, tz=UTC)
+    purged = await ctx.blobs.purge_staged(stale)
+    if marked or removed or deleted or purged:
         log.info(
-            "chunk GC: %d marked, %d site chunks removed, %d blobs deleted",
+            "chunk GC: %d marked, %d site chunks removed, %d blobs deleted,"
+            " %d stale staged uploads deleted",
             marked,
             removed,
             deleted,
+            purged,
         )
-    return GcResult(marked, removed, deleted)
+    return GcResult(marked, removed, deleted, purged)
 
 
 def _slot_job_id(run_at: int, interval_ms: int) -> str:

@@ -2,8 +2,14 @@
 
 The flow of a push: ``check`` the hashes, ask ``upload_urls`` for the missing
 ones (413 ``quota_exceeded`` before anything is signed when they would not
-fit), PUT each chunk, ``commit`` (S3: the server reads each object back and
-verifies it), then publish a version (which only names chunks the site has).
+fit), PUT each chunk (or several in one multi-chunk upload), ``commit``, then
+publish a version (which only names chunks the site has).
+
+An upload only stages the chunk (see :mod:`.receive`): no database work per
+chunk. ``commit`` moves a batch of staged chunks under their hash, makes them
+durable, and records them in one transaction that also re-checks the quota;
+until then the site does not have them (``check`` lists them as missing), so
+a staged upload that is never committed costs nothing and is purged by GC.
 
 Every chunk's bytes are checked against its hash and size before it becomes
 visible, whichever way it arrives; a mismatch is 422 ``chunk_hash_mismatch``
@@ -13,6 +19,7 @@ and leaves nothing stored.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.protocol.chunks import (
     DOWNLOAD_URL_TTL_SECONDS,
-    MAX_CHUNK_SIZE,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_CHUNKS,
     UPLOAD_URL_TTL_SECONDS,
+    BatchChunk,
     ChunkCheck,
     ChunkCheckResult,
     ChunkRef,
@@ -30,6 +39,7 @@ from fleetyard.protocol.chunks import (
     DownloadUrlsRequest,
     MountRequest,
     MountResult,
+    UploadBatch,
     UploadCommit,
     UploadCommitResult,
     UploadUrl,
@@ -40,14 +50,9 @@ from fleetyard.protocol.errors import ErrorCode
 from fleetyard.server.services.auth import Principal
 from fleetyard.server.services.chunks import _access, signing
 from fleetyard.server.services.clock import now_ms
-from fleetyard.server.services.errors import (
-    NotFound,
-    ServiceError,
-    Unavailable,
-    Unprocessable,
-)
+from fleetyard.server.services.errors import NotFound, ServiceError, Unavailable, Unprocessable
 from fleetyard.server.settings import Settings
-from fleetyard.server.storage.blobs import BlobMismatchError, BlobNotFoundError, BlobStore
+from fleetyard.server.storage.blobs import BlobNotFoundError, BlobStore
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.dialect import begin_write
 from fleetyard.server.storage.repositories import chunks as repo
@@ -151,6 +156,16 @@ async def upload_urls(
     _quota_check(quota.used_bytes, quota.limit_bytes, sum(missing.values()), site_id)
     exp, expires_at = _expires(UPLOAD_URL_TTL_SECONDS)
     secret = ctx.settings.effective_secret_key
+    if body.pack and not ctx.blobs.presigns:
+        batches = [
+            UploadBatch(
+                url=signing.batch_url(base_url, secret, chunks=group, site_id=site_id, exp=exp),
+                chunks=[BatchChunk(hash=h, size=size) for h, size in group],
+                expires_at=expires_at,
+            )
+            for group in _groups(missing)
+        ]
+        return UploadUrls(urls=[], batches=batches)
     urls = []
     for h, size in missing.items():
         url = await ctx.blobs.presigned_put_url(
@@ -162,22 +177,43 @@ async def upload_urls(
     return UploadUrls(urls=urls)
 
 
+def _groups(sizes: dict[str, int]) -> list[list[tuple[str, int]]]:
+    """Chunks in request order, cut into multi-chunk uploads of bounded size."""
+    groups: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    total = 0
+    for h, size in sizes.items():
+        if current and (len(current) >= MAX_BATCH_CHUNKS or total + size > MAX_BATCH_BYTES):
+            groups.append(current)
+            current, total = [], 0
+        current.append((h, size))
+        total += size
+    if current:
+        groups.append(current)
+    return groups
+
+
 async def _record(
-    ctx: Chunks, conn: AsyncConnection, *, org_id: str, site_id: str, chunks: dict[str, int]
+    ctx: Chunks,
+    conn: AsyncConnection,
+    *,
+    org_id: str,
+    site_id: str,
+    chunks: dict[str, int],
+    staged: bool = False,
 ) -> None:
     """Give the site these verified, stored chunks and count them in its quota.
 
-    Runs in a write transaction. A chunk whose blob vanished meanwhile (a GC run
-    that deleted it between our write and this transaction) is 503: upload again.
+    Runs in a write transaction: a few statements for the whole batch, the quota
+    row locked once. A chunk whose blob vanished meanwhile (a GC run deleted it
+    between its placement and this transaction, which now holds the chunk rows)
+    is placed again from the site's staging area when ``staged``; otherwise 503:
+    upload again.
     """
     now = now_ms()
-    added = 0
-    for h, size in sorted(chunks.items()):
-        await repo.upsert_chunk(conn, hash=h, size=size, now=now)
-        if await repo.add_site_chunk(
-            conn, org_id=org_id, site_id=site_id, hash=h, size=size, now=now
-        ):
-            added += size
+    await repo.upsert_chunks(conn, sizes=chunks, now=now)
+    new = await repo.add_site_chunks(conn, org_id=org_id, site_id=site_id, sizes=chunks, now=now)
+    added = sum(chunks[h] for h in new)
     if added:
         quota = await repo.lock_quota(
             conn, org_id=org_id, site_id=site_id, default_limit=ctx.default_limit, now=now
@@ -191,57 +227,38 @@ async def _record(
             default_limit=ctx.default_limit,
             now=now,
         )
-    for h in chunks:
-        if not await ctx.blobs.exists(h):
-            raise Unavailable(
-                f"Chunk {h} was removed while it was being stored; upload it again.",
-                headers={"Retry-After": "1"},
-            )
-
-
-async def receive_upload(
-    ctx: Chunks, *, hash: str, site_id: str, size: int, exp: int, sig: str, body: bytes
-) -> None:
-    """The filesystem store's signed upload route: verify the link, the bytes, store."""
-    signing.verify(
-        ctx.settings.effective_secret_key,
-        method="PUT",
-        hash=hash,
-        site_id=site_id,
-        size=size,
-        exp=exp,
-        sig=sig,
-    )
-    if size < 1 or size > MAX_CHUNK_SIZE:
-        raise Unprocessable(f"A chunk holds 1 to {MAX_CHUNK_SIZE} bytes.")
-    async with ctx.database.connect() as conn:
-        org_id = await repo.site_org(conn, site_id=site_id)
-        if org_id is None:
-            raise NotFound(f"Site {site_id!r} was not found.")
-        present = await repo.site_sizes(conn, org_id=org_id, site_id=site_id, hashes=[hash])
-        quota = await repo.get_quota(
-            conn, org_id=org_id, site_id=site_id, default_limit=ctx.default_limit
+    gone = await ctx.blobs.absent(sorted(chunks))
+    if gone and staged:
+        again = await ctx.blobs.commit_staged_many(site_id, {h: chunks[h] for h in gone})
+        gone = [h for h in gone if h not in again.placed]
+    if gone:
+        raise Unavailable(
+            f"Chunk {gone[0]} was removed while it was being stored; upload it again.",
+            headers={"Retry-After": "1"},
         )
-    if hash in present:
-        return
-    _quota_check(quota.used_bytes, quota.limit_bytes, size, site_id)
-    try:
-        await ctx.blobs.put_verified(hash, size, body)
-    except BlobMismatchError as exc:
-        raise ChunkMismatch(exc.detail, hash=hash) from exc
+
+
+async def _discard_unrecorded(ctx: Chunks, hashes: Sequence[str]) -> None:
+    """Delete the blobs among ``hashes`` that no chunk row vouches for (placed by a
+    commit that was then refused), under the same lock as GC."""
     async with ctx.database.engine.connect() as conn:
         await begin_write(conn, ctx.database.kind)
-        await _record(ctx, conn, org_id=org_id, site_id=site_id, chunks={hash: size})
+        for h in sorted(hashes):
+            if not await repo.lock_chunk(conn, hash=h):
+                await ctx.blobs.delete(h)
         await conn.commit()
 
 
 async def commit(
     ctx: Chunks, principal: Principal, site_id: str, body: UploadCommit
 ) -> UploadCommitResult:
-    """Record uploaded chunks. S3: each staged object is read back and verified first.
+    """Record uploaded chunks: staged uploads are placed under their hash and made
+    durable (S3: each staged object is read back and verified first), then recorded,
+    with the quota, in one transaction.
 
     Chunks verified before a mismatch was found stay recorded (they are good
     uploads); the mismatch is 422 ``chunk_hash_mismatch`` naming the bad hash.
+    A commit past the quota is 413 and drops the staged uploads: nothing is kept.
     """
     sizes = _unique(body.chunks)
     async with ctx.database.connect() as conn:
@@ -256,31 +273,32 @@ async def commit(
         if h in present and present[h] != size:
             raise ChunkMismatch(f"Chunk {h} has {present[h]} bytes, not {size}.", hash=h)
     todo = {h: s for h, s in sizes.items() if h not in present}
-    if todo and not ctx.blobs.presigns:
-        raise _missing(sorted(todo))
-    _quota_check(quota.used_bytes, quota.limit_bytes, sum(todo.values()), site_id)
-    verified: dict[str, int] = {}
-    missing: list[str] = []
-    failure: ChunkMismatch | None = None
-    for h, size in todo.items():
+    if not todo:
+        return UploadCommitResult(committed=list(sizes))
+    try:
+        _quota_check(quota.used_bytes, quota.limit_bytes, sum(todo.values()), site_id)
+    except QuotaExceeded:
+        await ctx.blobs.release_staged(site_id, list(todo))
+        raise
+    outcome = await ctx.blobs.commit_staged_many(site_id, todo)
+    if outcome.placed:
+        placed = dict(outcome.placed)
         try:
-            await ctx.blobs.commit_staged(site_id, h, size)
-        except BlobNotFoundError:
-            missing.append(h)
-            continue
-        except BlobMismatchError as exc:
-            failure = ChunkMismatch(exc.detail, hash=h)
-            break
-        verified[h] = size
-    if verified:
-        async with ctx.database.engine.connect() as conn:
-            await begin_write(conn, ctx.database.kind)
-            await _record(ctx, conn, org_id=principal.org_id, site_id=site_id, chunks=verified)
-            await conn.commit()
-    if failure is not None:
-        raise failure
-    if missing:
-        raise _missing(sorted(missing))
+            async with ctx.database.engine.connect() as conn:
+                await begin_write(conn, ctx.database.kind)
+                await _record(
+                    ctx, conn, org_id=principal.org_id, site_id=site_id, chunks=placed, staged=True
+                )
+                await conn.commit()
+        except QuotaExceeded:
+            await ctx.blobs.release_staged(site_id, list(placed))
+            await _discard_unrecorded(ctx, list(placed))
+            raise
+        await ctx.blobs.release_staged(site_id, list(placed))
+    if outcome.mismatch is not None:
+        raise ChunkMismatch(outcome.mismatch.detail, hash=outcome.mismatch.hash)
+    if outcome.missing:
+        raise _missing(sorted(outcome.missing))
     return UploadCommitResult(committed=list(sizes))
 
 

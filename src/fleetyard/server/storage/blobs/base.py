@@ -2,15 +2,19 @@
 
 A chunk becomes visible under its hash only after its bytes were checked
 against that hash and size, so a reader never sees a partial or forged chunk.
-Implementations hold at most one chunk (≤ 8 MiB) in memory at a time.
+Uploads first land in a per-site *staging* area (the filesystem store's signed
+routes, an S3 presigned URL); ``commit_staged_many`` moves them under their
+hash and makes them durable, and only then does the database record them.
+Implementations hold at most one request body (≤ 8 MiB) in memory at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from fleetyard.protocol.chunks import MAX_CHUNK_SIZE
 
@@ -31,6 +35,25 @@ class BlobNotFoundError(Exception):
 ChunkData = bytes | AsyncIterable[bytes]
 
 
+@dataclass(slots=True)
+class StagedCommit:
+    """What ``commit_staged_many`` did: chunks now stored (durably) under their hash,
+    chunks with nothing staged, and the first mismatch (which stopped it)."""
+
+    placed: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    mismatch: BlobMismatchError | None = None
+
+
+def verify_bytes(hash: str, size: int, body: bytes | memoryview) -> None:
+    """:class:`BlobMismatchError` unless ``body`` is ``size`` bytes hashing to ``hash``."""
+    if len(body) != size:
+        raise BlobMismatchError(hash, f"expected {size} bytes, got {len(body)}")
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != hash:
+        raise BlobMismatchError(hash, f"the bytes hash to {actual}, not {hash}")
+
+
 async def read_verified(hash: str, size: int, data: ChunkData) -> bytes:
     """Collect ``data`` (refusing more than ``size`` bytes as soon as they arrive) and
     check it against ``hash`` and ``size``; the bytes, or :class:`BlobMismatchError`."""
@@ -49,9 +72,7 @@ async def read_verified(hash: str, size: int, data: ChunkData) -> bytes:
         if len(buffer) != size:
             raise BlobMismatchError(hash, f"expected {size} bytes, got {len(buffer)}")
         body = bytes(buffer)
-    actual = hashlib.sha256(body).hexdigest()
-    if actual != hash:
-        raise BlobMismatchError(hash, f"the bytes hash to {actual}, not {hash}")
+    verify_bytes(hash, size, body)
     return body
 
 
@@ -94,14 +115,54 @@ class BlobStore(ABC):
         del hash, expires_in
         return None
 
+    async def stage_verified(
+        self, site_id: str, chunks: Sequence[tuple[str, int, bytes | memoryview]]
+    ) -> None:
+        """Check chunks that arrived through the server's own upload route and keep them
+        in the site's staging area (not durable yet, not visible under their hash).
+        The first :class:`BlobMismatchError` leaves nothing of the request staged."""
+        del site_id, chunks
+        raise NotImplementedError("this store takes uploads at presigned URLs")
+
     async def commit_staged(self, site_id: str, hash: str, size: int) -> None:
-        """Verify a chunk uploaded to a presigned URL and move it into place.
+        """Verify one staged chunk and move it into place.
 
         :class:`BlobNotFoundError` when nothing was uploaded, :class:`BlobMismatchError`
         (the staged object is deleted) when the bytes are not ``hash``/``size``.
         """
         del site_id, hash, size
         raise BlobNotFoundError("this store has no staging area")
+
+    async def commit_staged_many(self, site_id: str, chunks: Mapping[str, int]) -> StagedCommit:
+        """Move staged chunks into place, durably, in order; stops at the first mismatch.
+        Staged copies may be kept until :meth:`release_staged` (so that a chunk can be
+        placed again if a GC run removed it meanwhile)."""
+        outcome = StagedCommit()
+        for h, size in chunks.items():
+            try:
+                await self.commit_staged(site_id, h, size)
+            except BlobNotFoundError:
+                outcome.missing.append(h)
+                continue
+            except BlobMismatchError as exc:
+                outcome.mismatch = exc
+                break
+            outcome.placed[h] = size
+        return outcome
+
+    async def release_staged(self, site_id: str, hashes: Sequence[str]) -> None:
+        """Forget the staged copies of chunks that are recorded now (or refused)."""
+        del site_id, hashes
+
+    async def absent(self, hashes: Sequence[str]) -> list[str]:
+        """The hashes among ``hashes`` with no stored blob."""
+        return [h for h in hashes if not await self.exists(h)]
+
+    async def purge_staged(self, before: datetime) -> int:
+        """Delete staged uploads last written before ``before`` (never committed);
+        how many."""
+        del before
+        return 0
 
     async def close(self) -> None:  # noqa: B027  (optional hook)
         """Release connections (nothing by default)."""

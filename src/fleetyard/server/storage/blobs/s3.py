@@ -9,14 +9,16 @@ Chunks live under ``chunks/ab/cd/<hash>``. A presigned upload goes to
 ``staging/<site>/<hash>``, never to the chunk's final key: a client could put
 any bytes there, so the commit reads the staged object back, checks hash and
 size, and only then writes the chunk into place. A forged upload can thus
-never overwrite a chunk that other sites use.
+never overwrite a chunk that other sites use. Staged objects that were never
+committed are deleted by the chunks GC job (``purge_staged``) once older than
+an upload link's lifetime.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -139,6 +141,22 @@ class S3BlobStore(BlobStore):
             raise
         await obstore.put_async(self.store, self.key_of(hash), body)
         await obstore.delete_async(self.store, key)
+
+    async def release_staged(self, site_id: str, hashes: Sequence[str]) -> None:
+        keys = [self.staging_key(site_id, h) for h in hashes]
+        await self._delete_keys(keys)
+
+    async def _delete_keys(self, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), 1000):  # one request per 1,000 keys
+            with contextlib.suppress(NotFoundError, FileNotFoundError):
+                await obstore.delete_async(self.store, list(keys[start : start + 1000]))
+
+    async def purge_staged(self, before: datetime) -> int:
+        old: list[str] = []
+        async for batch in obstore.list(self.store, prefix="staging/"):
+            old.extend(meta["path"] for meta in batch if meta["last_modified"] < before)
+        await self._delete_keys(old)
+        return len(old)
 
 
 async def _stream(result: Any) -> AsyncIterator[bytes]:

@@ -7,14 +7,14 @@ GC paths, never listed to a caller.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fleetyard.server.storage.dialect import DatabaseKind, insert_for
+from fleetyard.server.storage.dialect import DatabaseKind, among, insert_for
 from fleetyard.server.storage.software_tables import (
     apps,
     chunks,
@@ -68,7 +68,7 @@ async def site_sizes(
     stmt: sa.Select[Any] = sa.select(site_chunks.c.hash, site_chunks.c.size).where(
         site_chunks.c.org_id == org_id,
         site_chunks.c.site_id == site_id,
-        site_chunks.c.hash.in_(sorted(set(hashes))),
+        among(kind_of(conn), site_chunks.c.hash, sorted(set(hashes))),
     )
     if lock and kind_of(conn) is DatabaseKind.POSTGRESQL:
         stmt = stmt.order_by(site_chunks.c.hash).with_for_update()
@@ -96,34 +96,47 @@ async def apps_in_site(
     return value is not None
 
 
-async def upsert_chunk(conn: AsyncConnection, *, hash: str, size: int, now: int) -> None:
-    """Record that the blob ``hash`` is stored; locks the row (PostgreSQL) until commit,
-    so a concurrent GC of the same hash waits for this transaction."""
-    kind = kind_of(conn)
-    stmt = insert_for(kind, chunks).values(hash=hash, size=size, created_at=now)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["hash"], set_={"size": size}))
+# Both run as one executemany of a cached single-row statement: SQLAlchemy sends
+# it as multi-row INSERTs ("insertmanyvalues") without compiling a statement for
+# every batch size, which dominated the commit of a batch of small chunks.
 
 
-async def add_site_chunk(
-    conn: AsyncConnection, *, org_id: str, site_id: str, hash: str, size: int, now: int
-) -> bool:
-    """Give the site ``hash``; False when it already had it. A new site chunk starts
-    unreferenced (a version that uses it clears the mark)."""
-    kind = kind_of(conn)
+async def upsert_chunks(conn: AsyncConnection, *, sizes: Mapping[str, int], now: int) -> None:
+    """Record that these blobs are stored; locks their rows (PostgreSQL) until commit,
+    so a concurrent GC of the same hashes waits for this transaction."""
+    if not sizes:
+        return
+    stmt = insert_for(kind_of(conn), chunks)
+    stmt = stmt.on_conflict_do_update(index_elements=["hash"], set_={"size": stmt.excluded.size})
+    rows = [{"hash": h, "size": size, "created_at": now} for h, size in sorted(sizes.items())]
+    await conn.execute(stmt, rows)
+
+
+async def add_site_chunks(
+    conn: AsyncConnection, *, org_id: str, site_id: str, sizes: Mapping[str, int], now: int
+) -> set[str]:
+    """Give the site these chunks; the hashes it did not have yet. A new site chunk
+    starts unreferenced (a version that uses it clears the mark)."""
+    if not sizes:
+        return set()
     stmt = (
-        insert_for(kind, site_chunks)
-        .values(
-            site_id=site_id,
-            hash=hash,
-            org_id=org_id,
-            size=size,
-            created_at=now,
-            unreferenced_since=now,
-        )
+        insert_for(kind_of(conn), site_chunks)
         .on_conflict_do_nothing(index_elements=["site_id", "hash"])
+        .returning(site_chunks.c.hash)
     )
-    result = await conn.execute(stmt)
-    return bool(result.rowcount)
+    rows = [
+        {
+            "site_id": site_id,
+            "hash": h,
+            "org_id": org_id,
+            "size": size,
+            "created_at": now,
+            "unreferenced_since": now,
+        }
+        for h, size in sorted(sizes.items())
+    ]
+    result = await conn.execute(stmt, rows)
+    return {row.hash for row in result}
 
 
 async def mountable(
@@ -146,7 +159,7 @@ async def mountable(
         .where(
             version_chunks.c.org_id == org_id,
             version_chunks.c.app_id == app_id,
-            version_chunks.c.hash.in_(list(set(hashes))),
+            among(kind_of(conn), version_chunks.c.hash, sorted(set(hashes))),
         )
         .distinct()
     )
@@ -197,7 +210,7 @@ async def add_version_chunks(
         .where(
             site_chunks.c.org_id == org_id,
             site_chunks.c.site_id == site_id,
-            site_chunks.c.hash.in_(unique),
+            among(kind, site_chunks.c.hash, unique),
             site_chunks.c.unreferenced_since.is_not(None),
         )
         .values(unreferenced_since=None)
@@ -417,7 +430,7 @@ async def orphan_chunks(
     used = sa.exists().where(site_chunks.c.hash == chunks.c.hash)
     stmt = sa.select(chunks.c.hash).where(~used)
     if hashes is not None:
-        stmt = stmt.where(chunks.c.hash.in_(list(hashes)))
+        stmt = stmt.where(among(kind_of(conn), chunks.c.hash, sorted(set(hashes))))
     rows = await conn.execute(stmt.order_by(chunks.c.hash).limit(limit))
     return [r.hash for r in rows]
 
