@@ -12,7 +12,11 @@ is printed and the median is the result. Each server's CPU time per request
 (from ``/proc``) is printed too: it moves less with the machine's load than
 requests/s do.
 
-Run: ``.venv/bin/python bench/publish_http.py [--seconds 10] [--rounds 3] [--connections 32]``.
+``--stack pure`` serves both on uvicorn's pure-Python HTTP parser (h11) and
+the stock asyncio loop instead of httptools and uvloop.
+
+Run: ``.venv/bin/python bench/publish_http.py [--seconds 10] [--rounds 3] [--connections 32]
+[--stack fast|pure]``.
 Set ``FLEETYARD_BENCH_DATABASE_URL`` to run the server on PostgreSQL (in a
 scratch database created beside that one and dropped after the run).
 """
@@ -110,10 +114,11 @@ def run(database_url: str, args: argparse.Namespace) -> Rounds:
     env = {**os.environ, "FLEETYARD_BOOTSTRAP_API_KEY": KEY, "FLEETYARD_LOG_LEVEL": "warning"}
 
     bare_port, yard_port = free_port(), free_port()
-    bare = subprocess.Popen(
-        [str(BIN / "uvicorn"), "_bare_app:app", "--port", str(bare_port), "--log-level", "warning"],
-        cwd=HERE,
-    )
+    stack = [] if args.stack == "fast" else ["--http", "h11", "--loop", "asyncio"]
+    uvicorn = [str(BIN / "uvicorn"), "_bare_app:app", "--port", str(bare_port)]
+    bare = subprocess.Popen([*uvicorn, "--log-level", "warning", *stack], cwd=HERE)
+    if args.stack == "pure":
+        env |= {"FLEETYARD_HTTP": "h11", "FLEETYARD_LOOP": "asyncio"}
     serve = [str(BIN / "yard"), "serve", "--dev", "--port", str(yard_port)]
     serve += ["--data-dir", str(workdir)]
     if database_url:
@@ -149,6 +154,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--stack",
+        choices=("fast", "pure"),
+        default="fast",
+        help="serve both with httptools and uvloop (fast, the default) or h11 and asyncio",
+    )
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -161,7 +172,7 @@ def main() -> None:
     kind = "postgresql" if postgres else "sqlite"
     print(
         f"single-message publish over HTTP ({kind}), wrk -t1 -c{args.connections}"
-        f" -d{args.seconds}s, {args.rounds} alternating rounds"
+        f" -d{args.seconds}s, {args.rounds} alternating rounds, {args.stack} stack"
     )
     for number, (bare_result, yard_result) in enumerate(rounds, 1):
         for name, result in (("bare ASGI route", bare_result), ("durable publish", yard_result)):

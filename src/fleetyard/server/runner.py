@@ -138,6 +138,8 @@ def serve(
         access_log=settings.log_level.lower() == "debug",
         server_header=False,
         proxy_headers=True,
+        http=settings.http,
+        loop=settings.loop,
     )
     # What uvicorn.run() does around Server.run(): Ctrl-C is a normal end, and a
     # server that never started (port taken, database unreachable) exits non-zero.

@@ -7,7 +7,7 @@ starts the server, so tests build settings explicitly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     chunk_gc_interval_seconds: float = Field(default=3600.0, gt=0)
     default_site_quota_bytes: int | None = Field(default=None, ge=0)
     log_level: str = "info"
+    # uvicorn's HTTP parser and event loop. "auto" takes httptools and uvloop when they
+    # are installed (they are, with the server extra); the pure-Python h11 and asyncio
+    # are for platforms without them.
+    http: Literal["auto", "httptools", "h11"] = "auto"
+    loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     @model_validator(mode="after")
     def _fill_database_url(self) -> Settings:
