@@ -1,4 +1,4 @@
-"""The push, written once as a generator of *steps*, and its two drivers.
+"""The push, written once as a generator of *steps* (its drivers: :mod:`.drivers`).
 
 :func:`push_steps` holds every rule of a push (which calls, in which order,
 what to retry, what to count) and does no I/O itself. It yields:
@@ -11,26 +11,19 @@ what to retry, what to count) and does no I/O itself. It yields:
   started yet are not started and answer :class:`NotRun`);
 - :class:`Emit` — tell ``on_progress`` the current counters.
 
-:func:`run_push` performs the steps with threads for :class:`~fleetyard.Client`;
-:func:`arun_push` with tasks (and worker threads for the CPU work) for
-:class:`~fleetyard.AsyncClient`. Progress callbacks always run on the
-caller's thread (sync) or task (async), never on a worker thread.
+:func:`~.drivers.run_push` performs the steps with threads for
+:class:`~fleetyard.Client`; :func:`~.drivers.arun_push` with tasks (and worker
+threads for the CPU work) for :class:`~fleetyard.AsyncClient`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-import anyio
-import anyio.to_thread
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fleetyard.protocol.chunks import MAX_HASHES_PER_REQUEST
 from fleetyard.protocol.software import (
@@ -57,15 +50,24 @@ from fleetyard.sdk._push.models import (
     PushStats,
 )
 from fleetyard.sdk._push.upload import Item, units_of, upload_flow
-from fleetyard.sdk._push.walk import TreeEntry, TreeWalk, walk_tree
+from fleetyard.sdk._push.walk import TreeEntry, TreeWalk
 from fleetyard.sdk._types import WriteOptions
 from fleetyard.sdk.resources.chunks import check_op, commit_op, upload_urls_op
 
 if TYPE_CHECKING:
     from fleetyard.sdk._base_client import BaseClient
-    from fleetyard.sdk._client import AsyncClient, Client
 
-__all__ = ["NotRun", "arun_push", "push_steps", "run_push"]
+__all__ = [
+    "Call",
+    "Discover",
+    "Emit",
+    "Hash",
+    "NotRun",
+    "Parallel",
+    "Tracker",
+    "hash_files",
+    "push_steps",
+]
 
 T = TypeVar("T")
 
@@ -477,193 +479,3 @@ def _upload(
 
 
 # -- sync driver -----------------------------------------------------------------------
-
-
-def _call_sync(callback: Callable[[PushProgress], object], progress: PushProgress) -> None:
-    result = callback(progress)
-    if inspect.iscoroutine(result):
-        asyncio.run(result)
-    elif inspect.isawaitable(result):
-        asyncio.run(_await(result))
-
-
-async def _await(value: Any) -> None:
-    await value
-
-
-def run_push(
-    client: Client, path: str | Path, app_id: str, options: PushOptions, call_options: WriteOptions
-) -> PushResult:
-    """Perform :func:`push_steps` with blocking calls and threads."""
-    tracker = Tracker()
-    last: list[PushProgress | None] = [None]
-
-    def emit() -> None:
-        if options.on_progress is None:
-            return
-        snap = tracker.snapshot()
-        if snap != last[0]:
-            last[0] = snap
-            _call_sync(options.on_progress, snap)
-
-    def wait_emitting(futures: list[Future[Any]]) -> None:
-        """Until every future is done (or one failed), emitting progress meanwhile: the
-        futures report to one event, so a wait costs the same however many there are."""
-        left = [len(futures)]
-        lock = threading.Lock()
-        finished = threading.Event()
-
-        def done(future: Future[Any]) -> None:
-            with lock:
-                left[0] -= 1
-                if left[0] == 0 or future.exception() is not None:
-                    finished.set()
-
-        for future in futures:
-            future.add_done_callback(done)
-        while not finished.wait(PROGRESS_INTERVAL):
-            emit()
-        emit()
-
-    steps = push_steps(client, path, app_id, options, tracker, call_options)
-    reply: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(reply) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return cast(PushResult, stop.value)
-        reply, error = None, None
-        try:
-            if isinstance(step, Emit):
-                emit()
-            elif isinstance(step, Discover):
-                reply = walk_tree(step.root, step.ignore)
-            elif isinstance(step, Hash):
-                with ThreadPoolExecutor(max_workers=1) as runner:
-                    future = runner.submit(hash_files, step.files, step.workers, tracker)
-                    wait_emitting([future])
-                    reply = future.result()
-            elif isinstance(step, Call):
-                reply = client._drive(step.flow)
-            else:
-                reply = _parallel_sync(client, step, wait_emitting)
-        except Exception as exc:  # handed to the steps, which decide
-            error = exc
-
-
-def _parallel_sync(
-    client: Client, step: Parallel, wait_emitting: Callable[[list[Future[Any]]], None]
-) -> list[BaseException | None]:
-    failed = threading.Event()
-
-    def run(flow: Flow[None]) -> BaseException | None:
-        if failed.is_set():
-            flow.close()
-            return NotRun()
-        try:
-            client._drive(flow)
-        except Exception as exc:
-            failed.set()
-            return exc
-        return None
-
-    with ThreadPoolExecutor(
-        max_workers=step.concurrency, thread_name_prefix="fleetyard-upload"
-    ) as pool:
-        futures = [pool.submit(run, flow) for flow in step.flows]
-        wait_emitting(futures)
-        return [f.result() for f in futures]
-
-
-# -- async driver ----------------------------------------------------------------------
-
-
-async def arun_push(
-    client: AsyncClient,
-    path: str | Path,
-    app_id: str,
-    options: PushOptions,
-    call_options: WriteOptions,
-) -> PushResult:
-    """Perform :func:`push_steps` with awaited calls, tasks and worker threads."""
-    tracker = Tracker()
-    last: list[PushProgress | None] = [None]
-
-    async def emit() -> None:
-        if options.on_progress is None:
-            return
-        snap = tracker.snapshot()
-        if snap != last[0]:
-            last[0] = snap
-            result = options.on_progress(snap)
-            if inspect.isawaitable(result):
-                await result
-
-    async def while_emitting(work: Callable[[], Any]) -> Any:
-        box: list[Any] = []
-        done = anyio.Event()
-
-        async def runner() -> None:
-            try:
-                box.append(await work())
-            finally:
-                done.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(runner)
-            while not done.is_set():
-                with anyio.move_on_after(PROGRESS_INTERVAL):
-                    await done.wait()
-                await emit()
-        return box[0]
-
-    steps = push_steps(client, path, app_id, options, tracker, call_options)
-    reply: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(reply) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return cast(PushResult, stop.value)
-        reply, error = None, None
-        try:
-            if isinstance(step, Emit):
-                await emit()
-            elif isinstance(step, Discover):
-                reply = await anyio.to_thread.run_sync(walk_tree, step.root, step.ignore)
-            elif isinstance(step, Hash):
-                reply = await while_emitting(
-                    partial(anyio.to_thread.run_sync, hash_files, step.files, step.workers, tracker)
-                )
-            elif isinstance(step, Call):
-                reply = await client._drive(step.flow)
-            else:
-                reply = await while_emitting(partial(_parallel_async, client, step))
-        except Exception as exc:  # handed to the steps, which decide
-            error = exc
-
-
-async def _parallel_async(client: AsyncClient, step: Parallel) -> list[BaseException | None]:
-    outcomes: list[BaseException | None] = [NotRun() for _ in step.flows]
-    limiter = anyio.CapacityLimiter(step.concurrency)
-    failed = False
-
-    async def run(index: int, flow: Flow[None]) -> None:
-        nonlocal failed
-        async with limiter:
-            if failed:
-                flow.close()
-                return
-            try:
-                await client._drive(flow)
-            except Exception as exc:
-                failed = True
-                outcomes[index] = exc
-                return
-            outcomes[index] = None
-
-    async with anyio.create_task_group() as tg:
-        for index, flow in enumerate(step.flows):
-            tg.start_soon(run, index, flow)
-    return outcomes

@@ -18,7 +18,7 @@ from fleetyard.protocol.rollouts import RolloutStrategy
 from fleetyard.protocol.software import App, AppRun
 from fleetyard.sdk._operation import Operation, path_param, str_list
 from fleetyard.sdk._pagination import AsyncPager, SyncPager
-from fleetyard.sdk._push.engine import arun_push, run_push
+from fleetyard.sdk._push.drivers import arun_push, run_push
 from fleetyard.sdk._push.models import PushOptions, PushResult
 from fleetyard.sdk._types import NOT_GIVEN, NotGiven, ReadOptions, WriteOptions
 from fleetyard.sdk.resources._base import (
