@@ -209,3 +209,22 @@ async def test_staged_files_are_hashed_again_without_a_boot_id(tmp_path: Path) -
     assert outcome.placed == {}
     assert not staged.exists()
     assert not await store.exists(HASH)
+
+
+async def test_a_commit_replaces_a_chunk_name_left_with_the_wrong_bytes(tmp_path: Path) -> None:
+    # As after a crash between linking a chunk's name and syncing it, where the name
+    # survived and its bytes did not: the next upload of that chunk must repair it.
+    store = FileBlobStore(tmp_path / "blobs")
+    target = store.path_of(HASH)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"\0" * len(DATA))
+    await store.stage_verified("site_1", [(HASH, len(DATA), DATA)])
+    outcome = await store.commit_staged_many("site_1", {HASH: len(DATA)})
+    assert outcome.placed == {HASH: len(DATA)}
+    assert target.read_bytes() == DATA
+    assert await store.get(HASH) == DATA
+    # A name that already holds the right bytes is kept as it is.
+    inode = target.stat().st_ino
+    await store.stage_verified("site_2", [(HASH, len(DATA), DATA)])
+    await store.commit_staged_many("site_2", {HASH: len(DATA)})
+    assert target.stat().st_ino == inode

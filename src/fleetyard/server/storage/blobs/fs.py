@@ -103,6 +103,17 @@ def _link_new_file(directory: str, target: str, body: bytes | memoryview) -> Non
         os.close(fd)
 
 
+def _holds(path: str, hash: str, size: int) -> bool:
+    """Whether ``path`` holds the chunk ``hash`` of ``size`` bytes."""
+    try:
+        if os.stat(path).st_size != size:
+            return False
+        verify_bytes(hash, size, Path(path).read_bytes())
+    except (FileNotFoundError, BlobMismatchError):
+        return False
+    return True
+
+
 def _unlink_older(directory: Path, before: float) -> int:
     """Delete the files in ``directory`` last written before ``before``; how many."""
     removed = 0
@@ -210,12 +221,19 @@ class FileBlobStore(BlobStore):
             _fsync_path(directory, directory=True)
         _fsync_path(self.root, directory=True)
 
-    def _place(self, source: str, hash: str) -> str:
+    def _place(self, source: str, hash: str, size: int) -> str:
         target = self._name(hash)
         try:
             os.link(source, target)
         except FileExistsError:
-            pass  # the same verified bytes, from this or another site
+            # Normally the same verified bytes, from this or another site. But a crash
+            # between linking and syncing, on a filesystem that does not order data
+            # before names, can leave the name with bytes that never reached the disk
+            # (and no database row, so the chunk is uploaded again): check, replace.
+            if not _holds(target, hash, size):
+                temp = f"{target}.{os.urandom(8).hex()}"
+                os.link(source, temp)
+                os.replace(temp, target)
         except FileNotFoundError:
             if not os.path.exists(source):
                 raise
@@ -260,7 +278,7 @@ class FileBlobStore(BlobStore):
                     os.unlink(staged)
                 outcome.mismatch = exc
                 break
-            placed.append(Path(self._place(staged, h)))
+            placed.append(Path(self._place(staged, h, size)))
             outcome.placed[h] = size
         self._sync(placed)
         return outcome
