@@ -28,6 +28,8 @@ def test_publish_one_message(sdk: FakeSDK, yard: Yard) -> None:
         timestamp=None,
         client_message_id=None,
         override_aggregate=False,
+        save_log=True,
+        log_aggregate=False,
     )
 
 
@@ -46,6 +48,8 @@ def test_publish_options_and_json(sdk: FakeSDK, yard: Yard) -> None:
         timestamp=datetime(2026, 11, 1, 8, tzinfo=UTC),
         client_message_id="m-1",
         override_aggregate=True,
+        save_log=True,
+        log_aggregate=False,
     )
     assert json.loads(result.stdout) == {
         "channel_id": "ch_1",
@@ -54,6 +58,17 @@ def test_publish_options_and_json(sdk: FakeSDK, yard: Yard) -> None:
         "duplicate": True,
         "aggregate_version": 41,
     }
+
+
+def test_publish_log_options(sdk: FakeSDK, yard: Yard) -> None:
+    sdk.client.channels.publish.return_value = ack(seq=None)
+
+    result = yard("publish", "agt_1", "status", "{}", "--no-log")
+    assert result.stdout == "Published to status of agt_1: not logged, aggregate version 41.\n"
+    assert sdk.client.channels.publish.call_args.kwargs["save_log"] is False
+
+    yard("publish", "agt_1", "status", "{}", "--log-aggregate")
+    assert sdk.client.channels.publish.call_args.kwargs["log_aggregate"] is True
 
 
 def test_a_duplicate_says_so(sdk: FakeSDK, yard: Yard) -> None:
@@ -136,6 +151,23 @@ def test_stdin_with_dash_options_and_json(sdk: FakeSDK, yard: Yard) -> None:
             "payload": text,
         }
         for text in ("one", "two")
+    ]
+
+
+def test_stdin_with_log_options(sdk: FakeSDK, yard: Yard) -> None:
+    sdk.client.channels.publish_batch.side_effect = acks_for
+
+    yard("publish", "agt_1", "status", "--no-log", "--log-aggregate", input="1\n")
+
+    (items,) = sdk.client.channels.publish_batch.call_args.args
+    assert items == [
+        {
+            "agent_id": "agt_1",
+            "channel": "status",
+            "save_log": False,
+            "log_aggregate": True,
+            "payload": 1,
+        }
     ]
 
 

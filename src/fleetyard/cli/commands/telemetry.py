@@ -99,6 +99,20 @@ def publish(
         bool,
         typer.Option("--override", help="Replace the aggregate instead of merging into it."),
     ] = False,
+    save_log: Annotated[
+        bool,
+        typer.Option(
+            "--log/--no-log",
+            help="Append to the message log; --no-log only updates the aggregate.",
+        ),
+    ] = True,
+    log_aggregate: Annotated[
+        bool,
+        typer.Option(
+            "--log-aggregate",
+            help="Log the resulting aggregate as the message, instead of the payload.",
+        ),
+    ] = False,
     client_message_id: Annotated[
         str | None,
         typer.Option(
@@ -124,6 +138,8 @@ def publish(
             timestamp=timestamp,
             client_message_id=client_message_id,
             override_aggregate=override,
+            save_log=save_log,
+            log_aggregate=log_aggregate,
         )
         s.out.message(tviews.published_text(ack, where), ack)
         return
@@ -137,6 +153,10 @@ def publish(
         template["timestamp"] = timestamp
     if override:
         template["override_aggregate"] = True
+    if not save_log:
+        template["save_log"] = False
+    if log_aggregate:
+        template["log_aggregate"] = True
     published = duplicates = 0
     try:
         for batch in _batches(stdin, as_text=as_text):
