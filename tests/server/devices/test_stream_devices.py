@@ -126,6 +126,14 @@ def test_a_subscription_with_after_gets_the_stored_events_first_then_live_ones(
         _report(server, device_a, 4)  # then live, nothing twice
         [after] = again.events(1)
         assert after["event"]["seq"] == seqs[-1] + 1
+    # A position past the end starts at the end: the next event is not taken as seen.
+    with open_ws(server) as ahead:
+        assert _subscribe(ahead, device_events={"after": 10_000})["device_events"] == {
+            "after": seqs[-1] + 1
+        }
+        _report(server, device_a, 5)
+        [fifth] = ahead.events(1)
+        assert fifth["event"]["seq"] == seqs[-1] + 2
     # A reader of one site gets that site's stored events only; a site filter narrows too.
     with open_ws(server, reader_a) as reader, open_ws(server) as only_b:
         _subscribe(reader, device_events={"after": start})

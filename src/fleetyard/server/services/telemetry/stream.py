@@ -335,12 +335,10 @@ class StreamSession:
                 for record in await channel_repo.resolve(conn, org_id=org_id, ids=list(sub.feeds))
             }
             if sub.device_events is not None:
+                # As for channels, a position past the end starts at the end.
                 given = sub.device_events.after
-                sub.device_seen = (
-                    await device_events_repo.last_seq(conn, org_id=org_id)
-                    if given is None
-                    else given
-                )
+                last = await device_events_repo.last_seq(conn, org_id=org_id)
+                sub.device_seen = last if given is None else min(given, last)
             if sub.presence is not None:
                 for state in await presence_repo.states(
                     conn,
