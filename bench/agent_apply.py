@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from _process import cpu_seconds, free_port
 from push import (
     BIG_FILE,
     INSERT_AT,
@@ -75,10 +76,8 @@ from push import (
     SMALL_EDITS,
     Transfer,
     Tree,
-    cpu_seconds,
     database_url,
     edit_tree,
-    free_port,
     log_problems,
     make_tree,
     rsync,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx2
+from _process import free_port, wait_ready
 
 from fleetyard.agent.local import LocalPublisher
 
@@ -35,29 +35,11 @@ BIN = Path(sys.executable).parent
 KEY = "fy_test_" + "b" * 40
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            httpx2.get(url, timeout=1.0)
-            return
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} never answered")
 
 
 class AgentProcess:

@@ -36,7 +36,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
+from _process import cpu_seconds, free_port
 from _schema import bench_postgres_url, scratch_postgres
 
 from fleetyard import AsyncClient, Client, RetryPolicy
@@ -59,21 +59,6 @@ SETUP = ROOT / "tests" / "fixtures" / "overkiz" / "setup" / "setup_local_tahoma.
 IDLE_SECONDS = 3.0
 """How long the server's CPU is sampled with every agent connected and nothing to do."""
 FINAL = {"completed", "failed", "not_transmitted", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(ordered: list[float], p: float) -> float:

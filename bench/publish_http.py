@@ -28,7 +28,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,30 +37,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx2
+from _process import cpu_seconds, free_port, wait_ready
 from _schema import bench_postgres_url, scratch_postgres
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 KEY = "fy_test_" + "b" * 40
 PAYLOAD = '{"payload": {"temperature": 21.5, "humidity": 40, "battery": {"level": 87}}}'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            httpx2.get(url, timeout=1.0)
-            return
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} never answered")
 
 
 def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> dict[str, float]:
@@ -86,12 +68,6 @@ def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> di
         scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
         result[f"p{pct}_ms"] = float(match.group(1)) * scale
     return result
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(

@@ -43,7 +43,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
+from _process import cpu_seconds, cpu_split, free_port
 from _schema import bench_postgres_url, scratch_postgres
 
 from fleetyard import Client, PushOptions, PushProgress, PushResult, RetryPolicy
@@ -257,23 +257,6 @@ def restic_backup(repo: Path, source: Path) -> Transfer:
 
 
 # -- the server and the push -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_split(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def cpu_seconds(pid: int) -> float:
-    return sum(cpu_split(pid))
 
 
 def own_cpu() -> float:

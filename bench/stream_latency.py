@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from _process import free_port
 
 BIN = Path(sys.executable).parent
 KEY = "fy_test_" + "s" * 40
@@ -64,12 +64,6 @@ def latency_ms(frame: str | bytes | bytearray, at: int) -> float | None:
     if start < 0:
         return None
     return (at - int(frame[start + len(MARK) : end])) / 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(port: int, data: Path, database: str | None = None) -> subprocess.Popen[bytes]:
