@@ -40,11 +40,11 @@ from fleetyard.protocol import API_VERSION
 from fleetyard.server.api.middleware import (
     SAFE_REQUEST_ID,
     ASGIApp,
-    Message,
     Receive,
     Scope,
     Send,
     new_request_id,
+    replay,
 )
 from fleetyard.server.api.problems import problem_for
 from fleetyard.server.api.routes.publish import publish_raw
@@ -121,20 +121,6 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     return b"".join(chunks), True
 
 
-def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
-    """A ``receive`` that gives ``body`` first, then whatever is left of the request."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": more}
-        return await receive()
-
-    return replay
-
-
 class PublishFastPath:
     """Pure-ASGI wrapper around the whole app: see the module docstring."""
 
@@ -157,7 +143,7 @@ class PublishFastPath:
             return
         raw, within = await _read_body(receive, self.max_body_bytes)
         if not within:
-            await self.app(scope, _replay(raw, receive, more=True), send)
+            await self.app(scope, replay(raw, receive, more=True), send)
             return
         request_id = request.request_id or new_request_id()
         scope.setdefault("state", {}).update(
@@ -169,7 +155,7 @@ class PublishFastPath:
             access.require_somewhere(principal, access.WRITE)
             status, body = await publish_raw(state.ingest, principal, target, raw)
         except Exception as exc:
-            response = await problem_for(Request(scope, _replay(raw, receive, False)), exc)
+            response = await problem_for(Request(scope, replay(raw, receive)), exc)
             response.raw_headers += [(b"x-request-id", request_id.encode()), _VERSION]
             await response(scope, receive, send)
             return

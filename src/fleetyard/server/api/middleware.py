@@ -68,6 +68,21 @@ async def send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+def replay(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
+    """A ``receive`` that gives ``body`` first (``more``: the request goes on), then
+    whatever ``receive`` has left: for layers that read the body and pass it on."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replayed
+
+
 class RequestContextMiddleware:
     """Gives every request an id (``X-Request-Id``) and checks ``Fleetyard-Version``."""
 
@@ -167,16 +182,7 @@ class BodyMiddleware:
                 if k not in (b"content-encoding", b"content-length")
             ] + [(b"content-length", str(len(body)).encode())]
         scope.setdefault("state", {})["raw_body"] = body
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _read(self, receive: Receive, *, gzip: bool) -> bytes:
         inflater = zlib.decompressobj(wbits=31) if gzip else None
