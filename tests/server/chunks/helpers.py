@@ -40,6 +40,24 @@ def upload(http: httpx2.Client, anonymous: httpx2.Client, site_id: str, data: by
     return h
 
 
+def upload_packed(
+    http: httpx2.Client, anonymous: httpx2.Client, site_id: str, *datas: bytes
+) -> list[str]:
+    """Upload chunks together (one multi-chunk request: one pack) and commit them;
+    their hashes."""
+    refs = [{"hash": hashlib.sha256(d).hexdigest(), "size": len(d)} for d in datas]
+    answer = ok(
+        http.post(f"/v1/sites/{site_id}/chunks/upload-urls", json={"chunks": refs, "pack": True})
+    )
+    for batch in answer["batches"]:
+        wanted = {c["hash"] for c in batch["chunks"]}
+        body = batch_body(*(d for d in datas if hashlib.sha256(d).hexdigest() in wanted))
+        response = anonymous.put(batch["url"], content=body)
+        assert response.status_code == 204, response.text
+    ok(http.post(f"/v1/sites/{site_id}/chunks/commit", json={"chunks": refs}))
+    return [r["hash"] for r in refs]
+
+
 def batch_body(*chunks: bytes) -> bytes:
     """The body of a multi-chunk upload: per chunk its raw SHA-256, size, bytes."""
     return b"".join(

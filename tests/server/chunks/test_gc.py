@@ -17,7 +17,7 @@ from fleetyard.server.storage.blobs import create_blob_store
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.device_tables import jobs
 from fleetyard.server.storage.repositories import jobs as jobs_repo
-from fleetyard.server.storage.software_tables import chunks, site_chunks, versions
+from fleetyard.server.storage.software_tables import chunk_packs, chunks, site_chunks, versions
 from tests.server.chunks.helpers import (
     add_version,
     blob_files,
@@ -25,6 +25,7 @@ from tests.server.chunks.helpers import (
     rows,
     staged_files,
     upload,
+    upload_packed,
 )
 from tests.server.conftest import ClientFor
 from tests.server.helpers import execute, make_site, ok, problem
@@ -75,6 +76,61 @@ def test_gc_deletes_unreferenced_chunks_after_the_grace_period(
     assert ok(http.get(f"/v1/sites/{site}/quota"))["used_bytes"] == 0
     # Running it again finds nothing to do.
     assert collect(settings, hours_later=50) == gc.GcResult(0, 0, 0)
+
+
+def test_gc_rewrites_a_pack_mostly_dead_and_deletes_an_empty_one(
+    http: httpx2.Client, client_for: ClientFor, settings: Settings, database_url: str
+) -> None:
+    site = make_site(http, "plant")["id"]
+    anonymous = client_for(None)
+    kept = b"kept: a version uses it"
+    dropped = [b"dropped %d " % i + b"x" * 200 for i in range(3)]
+    used, *_ = upload_packed(http, anonymous, site, kept, *dropped)
+    add_version(database_url, site, "app_pk1", "ver_pk1", [used])
+    (old_pack,) = blob_files(settings.data_dir)
+
+    # The three unused chunks go after the grace period; what is left of their pack
+    # (one small chunk) is copied into a new pack and the old one deleted.
+    result = collect(settings, hours_later=25)
+    assert (result.blobs_deleted, result.packs_rewritten, result.packs_deleted) == (3, 1, 1)
+    (new_pack,) = blob_files(settings.data_dir)
+    assert new_pack.name != old_pack.name
+    ((h, pack, offset),) = rows(
+        database_url, sa.select(chunks.c.hash, chunks.c.pack, chunks.c.pack_offset)
+    )
+    assert (h, pack) == (used, new_pack.name)
+    assert new_pack.read_bytes()[offset : offset + len(kept)] == kept
+    assert rows(database_url, sa.select(chunk_packs.c.id, chunk_packs.c.bytes)) == [
+        (new_pack.name, len(kept))
+    ]
+    (link,) = ok(http.post(f"/v1/sites/{site}/chunks/download-urls", json={"hashes": [used]}))[
+        "urls"
+    ]
+    assert anonymous.get(link["url"]).content == kept
+
+    # Once no version uses the last chunk either, the pack goes as a whole.
+    execute(database_url, sa.delete(versions).where(versions.c.id == "ver_pk1"))
+    collect(settings, hours_later=26)
+    result = collect(settings, hours_later=52)
+    assert (result.blobs_deleted, result.packs_deleted) == (1, 1)
+    assert blob_files(settings.data_dir) == []
+    assert rows(database_url, sa.select(chunk_packs.c.id)) == []
+
+
+def test_gc_deletes_pack_files_no_commit_recorded(
+    http: httpx2.Client, client_for: ClientFor, settings: Settings, database_url: str
+) -> None:
+    site = make_site(http, "plant")["id"]
+    anonymous = client_for(None)
+    upload_packed(http, anonymous, site, b"one", b"two")
+    (recorded,) = blob_files(settings.data_dir)
+    # As left by a crash between placing a pack and recording it.
+    stray = recorded.parent.parent / "ff" / ("f" * 32)
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"never recorded")
+    assert collect(settings, hours_later=1).packs_deleted == 0  # too recent to tell
+    assert collect(settings, hours_later=2).packs_deleted == 1
+    assert blob_files(settings.data_dir) == [recorded]
 
 
 def test_gc_purges_staged_uploads_never_committed(

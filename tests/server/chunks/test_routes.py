@@ -12,7 +12,12 @@ import sqlalchemy as sa
 
 from fleetyard.server.services.chunks import signing
 from fleetyard.server.settings import DEV_SECRET_KEY, Settings
-from fleetyard.server.storage.software_tables import chunks, quota_history, site_chunks
+from fleetyard.server.storage.software_tables import (
+    chunk_packs,
+    chunks,
+    quota_history,
+    site_chunks,
+)
 from tests.server.chunks.helpers import (
     add_version,
     batch_body,
@@ -486,14 +491,31 @@ def test_a_multi_chunk_upload_is_checked_chunk_by_chunk_and_recorded_at_commit(
     )
     assert staged_files(settings.data_dir) == []
     assert anonymous.put(batch["url"], content=batch_body(*datas)).status_code == 204
-    assert len(staged_files(settings.data_dir)) == 5
+    # The whole upload is staged as one file, a pack, in the upload's own framing.
+    (staged,) = staged_files(settings.data_dir)
+    assert staged.suffix == ".pack"
+    assert staged.read_bytes() == batch_body(*datas)
     assert rows(database_url, sa.select(chunks.c.hash)) == []
     assert ok(http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [h2]}))["missing"] == [h2]
     assert ok(http.post(f"/v1/sites/{site}/chunks/commit", json={"chunks": refs})) == {
         "committed": [r["hash"] for r in refs]
     }
     assert staged_files(settings.data_dir) == []
-    assert sorted(p.name for p in blob_files(settings.data_dir)) == sorted(h for h, _ in parts)
+    (pack,) = blob_files(settings.data_dir)
+    assert pack.parent.parent.name == "packs"
+    # Each chunk row says where in the pack its bytes are.
+    stored = {r.hash: r for r in rows(database_url, sa.select(chunks))}
+    assert sorted(stored) == sorted(h for h, _ in parts)
+    packed = pack.read_bytes()
+    for h, data in parts:
+        assert stored[h].pack == pack.name
+        assert packed[stored[h].pack_offset : stored[h].pack_offset + len(data)] == data
+    assert rows(database_url, sa.select(chunk_packs.c.id, chunk_packs.c.bytes)) == [
+        (pack.name, sum(len(d) for d in datas))
+    ]
+    # Served from the pack.
+    (link,) = ok(http.post(f"/v1/sites/{site}/chunks/download-urls", json={"hashes": [h2]}))["urls"]
+    assert anonymous.get(link["url"]).content == parts[2][1]
     assert ok(
         http.post(f"/v1/sites/{site}/chunks/check", json={"hashes": [h for h, _ in parts]})
     ) == {"missing": []}

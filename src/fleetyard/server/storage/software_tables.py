@@ -8,6 +8,9 @@ Choices:
   may use is ``site_chunks``: a site learns only about chunks it uploaded or
   mounted, so "which hashes are missing" never reveals another tenant's data,
   and quotas count per site.
+- The filesystem store keeps chunks that arrive together (a multi-chunk
+  upload) in one *pack* file; ``chunks.pack``/``pack_offset`` say where, and
+  ``chunk_packs`` lists the packs so that GC can reclaim the dead ones.
 - ``version_chunks`` is the reference list (a chunk → the versions that use
   it): referrers, garbage collection (a site chunk no version references,
   past a grace period) and quota accounting read it.
@@ -90,6 +93,20 @@ chunks = sa.Table(
     metadata,
     sa.Column("hash", sa.String(64), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    # Where the filesystem store keeps it: inside pack ``pack`` at ``pack_offset``;
+    # both NULL for a chunk stored on its own (a file, an S3 object).
+    sa.Column("pack", sa.String(32), index=True),
+    sa.Column("pack_offset", sa.BigInteger),
+)
+
+chunk_packs = sa.Table(
+    "chunk_packs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    # Chunk bytes the pack holds, live or not: GC rewrites a pack whose live chunks
+    # (the rows of ``chunks`` that point at it) add up to less than half of this.
+    sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
 )
 

@@ -19,7 +19,6 @@ and leaves nothing stored.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,8 +52,10 @@ from fleetyard.server.services.clock import now_ms
 from fleetyard.server.services.errors import NotFound, ServiceError, Unavailable, Unprocessable
 from fleetyard.server.settings import Settings
 from fleetyard.server.storage.blobs import BlobNotFoundError, BlobStore
+from fleetyard.server.storage.blobs.base import StagedCommit
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.dialect import begin_write
+from fleetyard.server.storage.repositories import chunk_packs as packs_repo
 from fleetyard.server.storage.repositories import chunks as repo
 
 
@@ -200,18 +201,22 @@ async def _record(
     org_id: str,
     site_id: str,
     chunks: dict[str, int],
-    staged: bool = False,
+    stored: StagedCommit | None = None,
 ) -> None:
     """Give the site these verified, stored chunks and count them in its quota.
 
     Runs in a write transaction: a few statements for the whole batch, the quota
-    row locked once. A chunk whose blob vanished meanwhile (a GC run deleted it
-    between its placement and this transaction, which now holds the chunk rows)
-    is placed again from the site's staging area when ``staged``; otherwise 503:
-    upload again.
+    row locked once. ``stored`` is what the commit placed (and where, for chunks
+    in a pack). A chunk whose blob vanished meanwhile (a GC run deleted it
+    between the commit's check and this transaction, which now holds the chunk
+    rows) is placed again from the site's staging area when the chunks were
+    staged; otherwise 503: upload again.
     """
     now = now_ms()
-    await repo.upsert_chunks(conn, sizes=chunks, now=now)
+    packed = stored.packed if stored is not None else None
+    await repo.upsert_chunks(conn, sizes=chunks, now=now, packed=packed)
+    if stored is not None:
+        await packs_repo.add_packs(conn, packs=stored.packs, now=now)
     new = await repo.add_site_chunks(conn, org_id=org_id, site_id=site_id, sizes=chunks, now=now)
     added = sum(chunks[h] for h in new)
     if added:
@@ -227,9 +232,15 @@ async def _record(
             default_limit=ctx.default_limit,
             now=now,
         )
-    gone = await ctx.blobs.absent(sorted(chunks))
-    if gone and staged:
+    where = await packs_repo.stored(conn, hashes=chunks.keys())
+    in_packs = {h: at for h, at in where.items() if at is not None}
+    gone = await ctx.blobs.absent(sorted(chunks), at=in_packs)
+    if gone and stored is not None:
         again = await ctx.blobs.commit_staged_many(site_id, {h: chunks[h] for h in gone})
+        await packs_repo.add_packs(conn, packs=again.packs, now=now)
+        await packs_repo.relocate(
+            conn, where={h: again.packed.get(h) for h in gone if h in again.placed}
+        )
         gone = [h for h in gone if h not in again.placed]
     if gone:
         raise Unavailable(
@@ -238,14 +249,17 @@ async def _record(
         )
 
 
-async def _discard_unrecorded(ctx: Chunks, hashes: Sequence[str]) -> None:
-    """Delete the blobs among ``hashes`` that no chunk row vouches for (placed by a
-    commit that was then refused), under the same lock as GC."""
+async def _discard_unrecorded(ctx: Chunks, stored: StagedCommit) -> None:
+    """Delete what a commit that was then refused placed and no chunk row vouches
+    for (files of their own, packs), under the same lock as GC."""
     async with ctx.database.engine.connect() as conn:
         await begin_write(conn, ctx.database.kind)
-        for h in sorted(hashes):
-            if not await repo.lock_chunk(conn, hash=h):
+        for h in sorted(stored.placed):
+            if h not in stored.packed and not await repo.lock_chunk(conn, hash=h):
                 await ctx.blobs.delete(h)
+        kept = await packs_repo.recorded(conn, packs=stored.packs)
+        for pack in sorted(set(stored.packs) - kept):
+            await ctx.blobs.drop_pack(pack)
         await conn.commit()
 
 
@@ -269,10 +283,12 @@ async def commit(
         quota = await repo.get_quota(
             conn, org_id=principal.org_id, site_id=site_id, default_limit=ctx.default_limit
         )
+        todo = {h: s for h, s in sizes.items() if h not in present}
+        # Stored already (for another site): the upload is checked, not stored again.
+        elsewhere = await packs_repo.stored(conn, hashes=todo.keys()) if todo else {}
     for h, size in sizes.items():
         if h in present and present[h] != size:
             raise ChunkMismatch(f"Chunk {h} has {present[h]} bytes, not {size}.", hash=h)
-    todo = {h: s for h, s in sizes.items() if h not in present}
     if not todo:
         return UploadCommitResult(committed=list(sizes))
     try:
@@ -280,19 +296,24 @@ async def commit(
     except QuotaExceeded:
         await ctx.blobs.release_staged(site_id, list(todo))
         raise
-    outcome = await ctx.blobs.commit_staged_many(site_id, todo)
+    outcome = await ctx.blobs.commit_staged_many(site_id, todo, skip=elsewhere.keys())
     if outcome.placed:
         placed = dict(outcome.placed)
         try:
             async with ctx.database.engine.connect() as conn:
                 await begin_write(conn, ctx.database.kind)
                 await _record(
-                    ctx, conn, org_id=principal.org_id, site_id=site_id, chunks=placed, staged=True
+                    ctx,
+                    conn,
+                    org_id=principal.org_id,
+                    site_id=site_id,
+                    chunks=placed,
+                    stored=outcome,
                 )
                 await conn.commit()
         except QuotaExceeded:
             await ctx.blobs.release_staged(site_id, list(placed))
-            await _discard_unrecorded(ctx, list(placed))
+            await _discard_unrecorded(ctx, outcome)
             raise
         await ctx.blobs.release_staged(site_id, list(placed))
     if outcome.mismatch is not None:
@@ -336,19 +357,24 @@ async def serve_download(ctx: Chunks, *, hash: str, site_id: str, exp: int, sig:
         exp=exp,
         sig=sig,
     )
-    async with ctx.database.connect() as conn:
-        org_id = await repo.site_org(conn, site_id=site_id)
-        present = (
-            {}
-            if org_id is None
-            else await repo.site_sizes(conn, org_id=org_id, site_id=site_id, hashes=[hash])
-        )
-    if hash not in present:
-        raise NotFound(f"Chunk {hash} was not found.")
-    try:
-        return await ctx.blobs.get(hash)
-    except BlobNotFoundError as exc:
-        raise NotFound(f"Chunk {hash} was not found.") from exc
+    for attempt in range(2):
+        async with ctx.database.connect() as conn:
+            org_id = await repo.site_org(conn, site_id=site_id)
+            present = (
+                {}
+                if org_id is None
+                else await repo.site_sizes(conn, org_id=org_id, site_id=site_id, hashes=[hash])
+            )
+            where = await packs_repo.stored(conn, hashes=[hash]) if hash in present else {}
+        if hash not in where:
+            raise NotFound(f"Chunk {hash} was not found.")
+        try:
+            return await ctx.blobs.get(hash, where[hash])
+        except BlobNotFoundError as exc:
+            if attempt or where[hash] is None:
+                raise NotFound(f"Chunk {hash} was not found.") from exc
+            # GC rewrote its pack between the lookup and the read: look it up again.
+    raise AssertionError("unreachable")
 
 
 async def mount(ctx: Chunks, principal: Principal, site_id: str, body: MountRequest) -> MountResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,14 +35,30 @@ class BlobNotFoundError(Exception):
 ChunkData = bytes | AsyncIterable[bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class PackedAt:
+    """Where a chunk lives inside a pack: ``size`` bytes at ``offset`` of ``pack``."""
+
+    pack: str
+    offset: int
+    size: int
+
+
 @dataclass(slots=True)
 class StagedCommit:
-    """What ``commit_staged_many`` did: chunks now stored (durably) under their hash,
-    chunks with nothing staged, and the first mismatch (which stopped it)."""
+    """What ``commit_staged_many`` did: chunks now stored (durably), chunks with
+    nothing staged, and the first mismatch (which stopped it).
+
+    ``placed`` lists every chunk the commit confirmed; ``packed`` says where the
+    ones placed inside a pack are (the others are stored on their own), and
+    ``packs`` the chunk bytes of each pack it placed.
+    """
 
     placed: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     mismatch: BlobMismatchError | None = None
+    packed: dict[str, PackedAt] = field(default_factory=dict)
+    packs: dict[str, int] = field(default_factory=dict)
 
 
 def verify_bytes(hash: str, size: int, body: bytes | memoryview) -> None:
@@ -90,19 +106,21 @@ class BlobStore(ABC):
         """Store a chunk after checking it; :class:`BlobMismatchError` leaves nothing behind."""
 
     @abstractmethod
-    async def get(self, hash: str) -> bytes:
-        """A chunk's bytes; :class:`BlobNotFoundError` when absent."""
+    async def get(self, hash: str, at: PackedAt | None = None) -> bytes:
+        """A chunk's bytes (``at``: where its pack holds it); :class:`BlobNotFoundError`
+        when absent."""
 
-    async def open(self, hash: str) -> AsyncIterator[bytes]:
+    async def open(self, hash: str, at: PackedAt | None = None) -> AsyncIterator[bytes]:
         """A chunk's bytes in pieces (one piece by default: a chunk is at most 8 MiB)."""
-        yield await self.get(hash)
+        yield await self.get(hash, at)
 
     @abstractmethod
     async def exists(self, hash: str) -> bool: ...
 
     @abstractmethod
     async def delete(self, hash: str) -> None:
-        """Remove a chunk; absent is fine."""
+        """Remove a chunk stored on its own; absent is fine. (A chunk inside a pack
+        goes with its pack: :meth:`drop_pack`, :meth:`repack`.)"""
 
     async def presigned_put_url(self, site_id: str, hash: str, expires_in: timedelta) -> str | None:
         """A URL that accepts a PUT of the chunk into the site's staging area, or None
@@ -124,23 +142,31 @@ class BlobStore(ABC):
         del site_id, chunks
         raise NotImplementedError("this store takes uploads at presigned URLs")
 
-    async def commit_staged(self, site_id: str, hash: str, size: int) -> None:
-        """Verify one staged chunk and move it into place.
+    async def commit_staged(
+        self, site_id: str, hash: str, size: int, *, place: bool = True
+    ) -> None:
+        """Verify one staged chunk and move it into place (only verify: ``place=False``).
 
         :class:`BlobNotFoundError` when nothing was uploaded, :class:`BlobMismatchError`
         (the staged object is deleted) when the bytes are not ``hash``/``size``.
         """
-        del site_id, hash, size
+        del site_id, hash, size, place
         raise BlobNotFoundError("this store has no staging area")
 
-    async def commit_staged_many(self, site_id: str, chunks: Mapping[str, int]) -> StagedCommit:
+    async def commit_staged_many(
+        self, site_id: str, chunks: Mapping[str, int], skip: Collection[str] = ()
+    ) -> StagedCommit:
         """Move staged chunks into place, durably, in order; stops at the first mismatch.
         Staged copies may be kept until :meth:`release_staged` (so that a chunk can be
-        placed again if a GC run removed it meanwhile)."""
+        placed again if a GC run removed it meanwhile).
+
+        The chunks in ``skip`` are stored already: their upload is only checked (a
+        site proves it holds a chunk by uploading it), not placed again.
+        """
         outcome = StagedCommit()
         for h, size in chunks.items():
             try:
-                await self.commit_staged(site_id, h, size)
+                await self.commit_staged(site_id, h, size, place=h not in skip)
             except BlobNotFoundError:
                 outcome.missing.append(h)
                 continue
@@ -154,9 +180,40 @@ class BlobStore(ABC):
         """Forget the staged copies of chunks that are recorded now (or refused)."""
         del site_id, hashes
 
-    async def absent(self, hashes: Sequence[str]) -> list[str]:
-        """The hashes among ``hashes`` with no stored blob."""
-        return [h for h in hashes if not await self.exists(h)]
+    async def absent(
+        self, hashes: Sequence[str], at: Mapping[str, PackedAt] | None = None
+    ) -> list[str]:
+        """The hashes among ``hashes`` with no stored blob (``at``: those in packs)."""
+        where = at or {}
+        missing = []
+        for h in hashes:
+            if h in where:
+                if not await self.has_pack(where[h].pack):
+                    missing.append(h)
+            elif not await self.exists(h):
+                missing.append(h)
+        return missing
+
+    # -- packs (stores that keep chunks of one upload together; none by default) -------
+
+    async def has_pack(self, pack: str) -> bool:
+        del pack
+        return False
+
+    async def drop_pack(self, pack: str) -> None:
+        """Delete a pack none of whose chunks is recorded any more; absent is fine."""
+        del pack
+
+    async def repack(self, pack: str, live: Sequence[tuple[str, PackedAt]]) -> StagedCommit:
+        """Copy the ``live`` chunks of ``pack`` into a new pack, durably; the old
+        pack stays until :meth:`drop_pack` (readers may still be using it)."""
+        del pack, live
+        raise NotImplementedError("this store keeps no packs")
+
+    async def packs_older_than(self, before: datetime) -> list[str]:
+        """The packs last written before ``before`` (to find ones never recorded)."""
+        del before
+        return []
 
     async def purge_staged(self, before: datetime) -> int:
         """Delete staged uploads last written before ``before`` (never committed);

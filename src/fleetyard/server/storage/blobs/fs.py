@@ -1,13 +1,15 @@
-"""Chunks as files: ``<root>/ab/cd/<hash>``.
+"""Chunks as files: packs ``<root>/packs/ab/<pack>``, and ``<root>/ab/cd/<hash>``.
 
-An upload is verified, written to ``.tmp/`` and renamed into its site's staging
-directory, ``.staging/<boot>/<site>/<hash>``, without an fsync. The commit
-hard-links staged files under their hash and then makes the whole batch
-durable at once (``syncfs`` on Linux: one flush of the filesystem instead of
-two fsyncs per chunk; elsewhere an fsync per file and directory), before the
-database records a single chunk. Nothing is acknowledged as stored before it
-is on disk, and a crash leaves under a chunk's name either nothing or the
-whole verified chunk (a name is only ever linked to a file already verified).
+The chunks of a multi-chunk upload are verified and written, as they arrived,
+to one *pack* file (see :mod:`.packs`); a chunk uploaded on its own to one file
+named by its hash. Either is written without an fsync into its site's staging
+directory, ``.staging/<boot>/<site>/``. The commit hard-links staged files into
+the store and then makes the whole batch durable at once (``syncfs`` on Linux:
+one flush of the filesystem instead of two fsyncs per file; elsewhere an fsync
+per file and directory), before the database records a single chunk (and, for
+a chunk in a pack, where it is). Nothing is acknowledged as stored before it
+is on disk, and a crash leaves under a name either nothing or the whole
+verified file (a name is only ever linked to a file already verified).
 
 ``<boot>`` is the kernel's boot id: staged files are trusted without hashing
 them again only within the boot that wrote them (a power cut may have left a
@@ -27,7 +29,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,19 @@ from fleetyard.server.storage.blobs.base import (
     BlobNotFoundError,
     BlobStore,
     ChunkData,
+    PackedAt,
     StagedCommit,
     read_verified,
     verify_bytes,
+)
+from fleetyard.server.storage.blobs.packs import (
+    PACK_SUFFIX,
+    StagedPack,
+    StagedPacks,
+    frame_parts,
+    new_pack_id,
+    read_frames,
+    write_all,
 )
 
 _ANY_BOOT = "unknown-boot"
@@ -83,15 +95,13 @@ def _libc_functions() -> tuple[Any, Any]:
 _SYNCFS, _LINKAT = _libc_functions()
 
 
-def _link_new_file(directory: str, target: str, body: bytes | memoryview) -> None:
-    """Write ``body`` to an unnamed file in ``directory`` (``O_TMPFILE``) and give it
-    the name ``target`` once complete: one directory entry and no rename per chunk.
+def _link_new_file(directory: str, target: str, parts: Sequence[bytes | memoryview]) -> None:
+    """Write ``parts`` to an unnamed file in ``directory`` (``O_TMPFILE``) and give it
+    the name ``target`` once complete: one directory entry and no rename per file.
     A ``target`` that exists already holds the same verified bytes and is kept."""
     fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
     try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, parts)
         # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N names an O_TMPFILE file without
         # privileges (os.link does not pass the flag on Linux).
         source = f"/proc/self/fd/{fd}".encode()
@@ -114,15 +124,15 @@ def _holds(path: str, hash: str, size: int) -> bool:
     return True
 
 
-def _unlink_older(directory: Path, before: float) -> int:
-    """Delete the files in ``directory`` last written before ``before``; how many."""
-    removed = 0
+def _unlink_older(directory: Path, before: float) -> list[str]:
+    """Delete the files in ``directory`` last written before ``before``; their names."""
+    removed = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in list(directory.iterdir()):
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_mtime < before:
                     path.unlink()
-                    removed += 1
+                    removed.append(path.name)
     return removed
 
 
@@ -133,6 +143,8 @@ class FileBlobStore(BlobStore):
         self.root = root
         self.tmp = root / ".tmp"
         self.staging = root / ".staging"
+        self.packs = root / "packs"
+        self._staged_packs = StagedPacks()
         boot = _boot_id()
         self.trust_staged = boot is not None
         self.boot = boot or _ANY_BOOT
@@ -156,6 +168,12 @@ class FileBlobStore(BlobStore):
     def staged_path(self, site_id: str, hash: str) -> Path:
         return Path(self._staged_dir(site_id), hash)
 
+    def _pack_name(self, pack: str) -> str:
+        return f"{self.packs}/{pack[:2]}/{pack}"
+
+    def pack_path(self, pack: str) -> Path:
+        return Path(self._pack_name(pack))
+
     # -- writing -------------------------------------------------------------------
 
     def _write_temp(self, hash: str, body: bytes | memoryview) -> Path:
@@ -169,31 +187,44 @@ class FileBlobStore(BlobStore):
             raise
         return temp
 
+    def _create(self, directory: str, target: str, parts: Sequence[bytes | memoryview]) -> None:
+        """A new file ``target`` in ``directory`` holding ``parts``, named only once whole."""
+        if self.use_tmpfile:
+            try:
+                _link_new_file(directory, target, parts)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise
+                self.use_tmpfile = False  # this filesystem has no O_TMPFILE
+        temp = f"{directory}/.{os.path.basename(target)}.{os.urandom(8).hex()}"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                write_all(fd, parts)
+            finally:
+                os.close(fd)
+            os.rename(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
     def _stage(self, site_id: str, chunks: Sequence[tuple[str, int, bytes | memoryview]]) -> None:
         for h, size, body in chunks:  # all of them first: a mismatch stages nothing
             verify_bytes(h, size, body)
         directory = self._staged_dir(site_id)
         os.makedirs(directory, exist_ok=True)
+        if len(chunks) > 1:
+            # Several chunks: one pack file, in the upload's own framing.
+            pack_id = new_pack_id()
+            parts, where, _ = frame_parts(pack_id, chunks)
+            path = f"{directory}/{pack_id}{PACK_SUFFIX}"
+            self._create(directory, path, parts)
+            self._staged_packs.add(site_id, pack_id, StagedPack(path, where))
+            return
         for h, _, body in chunks:
-            if self.use_tmpfile:
-                try:
-                    _link_new_file(directory, f"{directory}/{h}", body)
-                    continue
-                except OSError as exc:
-                    if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                        raise
-                    self.use_tmpfile = False  # this filesystem has no O_TMPFILE
-            # Written under a temporary name, then renamed: a staged name always holds
-            # the whole verified chunk.
-            temp = f"{directory}/.{h}.{os.urandom(8).hex()}"
-            try:
-                with open(temp, "wb") as handle:
-                    handle.write(body)
-                os.rename(temp, f"{directory}/{h}")
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
-                raise
+            self._create(directory, f"{directory}/{h}", [body])
 
     async def stage_verified(
         self, site_id: str, chunks: Sequence[tuple[str, int, bytes | memoryview]]
@@ -257,37 +288,101 @@ class FileBlobStore(BlobStore):
         body = await read_verified(hash, size, data)
         await asyncio.to_thread(self._write, hash, body)
 
-    def _commit_many(self, site_id: str, chunks: Mapping[str, int]) -> StagedCommit:
+    def _find_staged_packs(
+        self, site_id: str, hashes: Collection[str]
+    ) -> dict[str, tuple[str, StagedPack]]:
+        found = self._staged_packs.find(site_id, hashes)
+        if len(found) == len(hashes):
+            return found
+        # Not all known here: staged by another server process, or before a restart.
+        # Their headers say what they hold.
+        directory = self._staged_dir(site_id)
+        known = self._staged_packs.known(site_id)
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(directory):
+                pack_id = name.removesuffix(PACK_SUFFIX)
+                if name.endswith(PACK_SUFFIX) and pack_id not in known:
+                    path = f"{directory}/{name}"
+                    with contextlib.suppress(FileNotFoundError):
+                        where = dict(read_frames(path))
+                        self._staged_packs.add(site_id, pack_id, StagedPack(path, where))
+        return self._staged_packs.find(site_id, hashes)
+
+    def _place_pack(self, staged: str, pack_id: str) -> str:
+        target = self._pack_name(pack_id)
+        try:
+            os.link(staged, target)
+        except FileExistsError:
+            pass  # placed by a commit of other chunks of the same upload
+        except FileNotFoundError:
+            if not os.path.exists(staged):
+                raise
+            os.makedirs(os.path.dirname(target), exist_ok=True)  # a new shard
+            with contextlib.suppress(FileExistsError):
+                os.link(staged, target)
+        return target
+
+    def _verify_staged(self, h: str, size: int, path: str, offset: int) -> None:
+        with open(path, "rb", buffering=0) as stream:
+            verify_bytes(h, size, os.pread(stream.fileno(), size, offset))
+
+    def _commit_many(
+        self, site_id: str, chunks: Mapping[str, int], skip: Collection[str]
+    ) -> StagedCommit:
         outcome = StagedCommit()
         placed: list[Path] = []
         directory = self._staged_dir(site_id)
+        in_packs = self._find_staged_packs(site_id, chunks.keys())
+        packs_placed: set[str] = set()
         for h, size in chunks.items():
-            staged = f"{directory}/{h}"
             try:
-                actual = os.stat(staged).st_size
-            except FileNotFoundError:
-                outcome.missing.append(h)
-                continue
-            try:
+                if h in in_packs:
+                    pack_id, pack = in_packs[h]
+                    at = pack.chunks[h]
+                    if at.size != size:
+                        raise BlobMismatchError(
+                            h, f"expected {size} bytes, {at.size} were uploaded"
+                        )
+                    if not self.trust_staged:
+                        self._verify_staged(h, size, pack.path, at.offset)
+                    if h not in skip:
+                        if pack_id not in packs_placed:
+                            placed.append(Path(self._place_pack(pack.path, pack_id)))
+                            packs_placed.add(pack_id)
+                            outcome.packs[pack_id] = sum(a.size for a in pack.chunks.values())
+                        outcome.packed[h] = at
+                    outcome.placed[h] = size
+                    continue
+                staged = f"{directory}/{h}"
+                try:
+                    actual = os.stat(staged).st_size
+                except FileNotFoundError:
+                    outcome.missing.append(h)
+                    continue
                 if actual != size:
                     raise BlobMismatchError(h, f"expected {size} bytes, {actual} were uploaded")
                 if not self.trust_staged:
                     verify_bytes(h, size, Path(staged).read_bytes())
             except BlobMismatchError as exc:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(staged)
+                    os.unlink(f"{directory}/{h}")
                 outcome.mismatch = exc
                 break
-            placed.append(Path(self._place(staged, h, size)))
+            if h not in skip:
+                placed.append(Path(self._place(staged, h, size)))
             outcome.placed[h] = size
         self._sync(placed)
         return outcome
 
-    async def commit_staged_many(self, site_id: str, chunks: Mapping[str, int]) -> StagedCommit:
-        return await asyncio.to_thread(self._commit_many, site_id, dict(chunks))
+    async def commit_staged_many(
+        self, site_id: str, chunks: Mapping[str, int], skip: Collection[str] = ()
+    ) -> StagedCommit:
+        return await asyncio.to_thread(self._commit_many, site_id, dict(chunks), set(skip))
 
-    async def commit_staged(self, site_id: str, hash: str, size: int) -> None:
-        outcome = await self.commit_staged_many(site_id, {hash: size})
+    async def commit_staged(
+        self, site_id: str, hash: str, size: int, *, place: bool = True
+    ) -> None:
+        outcome = await self.commit_staged_many(site_id, {hash: size}, () if place else (hash,))
         if outcome.mismatch is not None:
             raise outcome.mismatch
         if outcome.missing:
@@ -295,6 +390,11 @@ class FileBlobStore(BlobStore):
 
     def _release(self, site_id: str, hashes: Sequence[str]) -> None:
         directory = self._staged_dir(site_id)
+        packs = dict(self._staged_packs.find(site_id, hashes).values())
+        for pack in packs.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(pack.path)
+        self._staged_packs.forget(site_id, packs)
         for h in hashes:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{directory}/{h}")
@@ -304,23 +404,94 @@ class FileBlobStore(BlobStore):
 
     # -- reading and deleting ----------------------------------------------------------
 
-    async def get(self, hash: str) -> bytes:
+    def _read(self, hash: str, at: PackedAt | None) -> bytes:
+        if at is None:
+            return Path(self._name(hash)).read_bytes()
+        with open(self._pack_name(at.pack), "rb", buffering=0) as stream:
+            data = os.pread(stream.fileno(), at.size, at.offset)
+        if len(data) != at.size:
+            raise FileNotFoundError(f"pack {at.pack} is shorter than its index says")
+        return data
+
+    async def get(self, hash: str, at: PackedAt | None = None) -> bytes:
         try:
-            return await asyncio.to_thread(self.path_of(hash).read_bytes)
+            return await asyncio.to_thread(self._read, hash, at)
         except FileNotFoundError as exc:
             raise BlobNotFoundError(hash) from exc
 
     async def exists(self, hash: str) -> bool:
         return await asyncio.to_thread(self.path_of(hash).is_file)
 
-    async def absent(self, hashes: Sequence[str]) -> list[str]:
+    async def absent(
+        self, hashes: Sequence[str], at: Mapping[str, PackedAt] | None = None
+    ) -> list[str]:
+        where = at or {}
+
         def scan() -> list[str]:
-            return [h for h in hashes if not os.path.isfile(self._name(h))]
+            packs: dict[str, bool] = {}
+            missing = []
+            for h in hashes:
+                if h in where:
+                    pack = where[h].pack
+                    if pack not in packs:
+                        packs[pack] = os.path.isfile(self._pack_name(pack))
+                    if not packs[pack]:
+                        missing.append(h)
+                elif not os.path.isfile(self._name(h)):
+                    missing.append(h)
+            return missing
 
         return await asyncio.to_thread(scan)
 
     async def delete(self, hash: str) -> None:
         await asyncio.to_thread(self.path_of(hash).unlink, missing_ok=True)
+
+    # -- packs ---------------------------------------------------------------------------
+
+    async def has_pack(self, pack: str) -> bool:
+        return await asyncio.to_thread(os.path.isfile, self._pack_name(pack))
+
+    async def drop_pack(self, pack: str) -> None:
+        await asyncio.to_thread(self.pack_path(pack).unlink, missing_ok=True)
+
+    def _repack(self, live: Sequence[tuple[str, PackedAt]]) -> StagedCommit:
+        chunks = []
+        for h, at in live:
+            body = self._read(h, at)
+            verify_bytes(h, at.size, body)  # rewritten: checked once more on the way
+            chunks.append((h, at.size, body))
+        outcome = StagedCommit()
+        if not chunks:
+            return outcome
+        pack_id = new_pack_id()
+        parts, where, total = frame_parts(pack_id, chunks)
+        target = self._pack_name(pack_id)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        self._create(os.path.dirname(target), target, parts)
+        self._sync([Path(target)])
+        outcome.packs[pack_id] = total
+        outcome.packed = where
+        outcome.placed = {h: at.size for h, at in where.items()}
+        return outcome
+
+    async def repack(self, pack: str, live: Sequence[tuple[str, PackedAt]]) -> StagedCommit:
+        del pack  # read through each chunk's own location
+        return await asyncio.to_thread(self._repack, list(live))
+
+    def _packs_older_than(self, before: float) -> list[str]:
+        old: list[str] = []
+        with contextlib.suppress(FileNotFoundError):
+            for shard in os.scandir(self.packs):
+                if not shard.is_dir():
+                    continue
+                for entry in os.scandir(shard.path):
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.is_file() and entry.stat().st_mtime < before:
+                            old.append(entry.name)
+        return sorted(old)
+
+    async def packs_older_than(self, before: datetime) -> list[str]:
+        return await asyncio.to_thread(self._packs_older_than, before.timestamp())
 
     def _purge(self, before: float) -> int:
         removed = 0
@@ -332,11 +503,16 @@ class FileBlobStore(BlobStore):
                 shutil.rmtree(boot, ignore_errors=True)
                 continue
             for site in list(boot.iterdir()):
-                removed += _unlink_older(site, before)
+                gone = _unlink_older(site, before)
+                self._staged_packs.forget(
+                    site.name,
+                    [n.removesuffix(PACK_SUFFIX) for n in gone if n.endswith(PACK_SUFFIX)],
+                )
+                removed += len(gone)
                 with contextlib.suppress(OSError):
                     site.rmdir()  # only when empty
         if self.tmp.is_dir():
-            removed += _unlink_older(self.tmp, before)
+            removed += len(_unlink_older(self.tmp, before))
         return removed
 
     async def purge_staged(self, before: datetime) -> int:

@@ -32,6 +32,7 @@ from fleetyard.server.storage.blobs.base import (
     BlobNotFoundError,
     BlobStore,
     ChunkData,
+    PackedAt,
     read_verified,
 )
 
@@ -89,14 +90,16 @@ class S3BlobStore(BlobStore):
         body = await read_verified(hash, size, data)
         await obstore.put_async(self.store, self.key_of(hash), body)
 
-    async def get(self, hash: str) -> bytes:
+    async def get(self, hash: str, at: PackedAt | None = None) -> bytes:
+        del at  # S3 keeps every chunk as an object of its own
         try:
             result = await obstore.get_async(self.store, self.key_of(hash))
             return bytes(await result.bytes_async())
         except (NotFoundError, FileNotFoundError) as exc:
             raise BlobNotFoundError(hash) from exc
 
-    async def open(self, hash: str) -> AsyncIterator[bytes]:
+    async def open(self, hash: str, at: PackedAt | None = None) -> AsyncIterator[bytes]:
+        del at
         try:
             result = await obstore.get_async(self.store, self.key_of(hash))
         except (NotFoundError, FileNotFoundError) as exc:
@@ -123,7 +126,9 @@ class S3BlobStore(BlobStore):
     async def presigned_get_url(self, hash: str, expires_in: timedelta) -> str:
         return await obstore.sign_async(self.store, "GET", self.key_of(hash), expires_in)
 
-    async def commit_staged(self, site_id: str, hash: str, size: int) -> None:
+    async def commit_staged(
+        self, site_id: str, hash: str, size: int, *, place: bool = True
+    ) -> None:
         key = self.staging_key(site_id, hash)
         try:
             meta = await obstore.head_async(self.store, key)
@@ -139,7 +144,8 @@ class S3BlobStore(BlobStore):
         except BlobMismatchError:
             await obstore.delete_async(self.store, key)
             raise
-        await obstore.put_async(self.store, self.key_of(hash), body)
+        if place:
+            await obstore.put_async(self.store, self.key_of(hash), body)
         await obstore.delete_async(self.store, key)
 
     async def release_staged(self, site_id: str, hashes: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetyard.server.storage.blobs.base import PackedAt
 from fleetyard.server.storage.dialect import DatabaseKind, among, insert_for
 from fleetyard.server.storage.software_tables import (
     apps,
@@ -101,14 +102,33 @@ async def apps_in_site(
 # every batch size, which dominated the commit of a batch of small chunks.
 
 
-async def upsert_chunks(conn: AsyncConnection, *, sizes: Mapping[str, int], now: int) -> None:
-    """Record that these blobs are stored; locks their rows (PostgreSQL) until commit,
-    so a concurrent GC of the same hashes waits for this transaction."""
+async def upsert_chunks(
+    conn: AsyncConnection,
+    *,
+    sizes: Mapping[str, int],
+    now: int,
+    packed: Mapping[str, PackedAt] | None = None,
+) -> None:
+    """Record that these blobs are stored (``packed``: where, for those in a pack);
+    locks their rows (PostgreSQL) until commit, so a concurrent GC of the same hashes
+    waits for this transaction. A chunk recorded already keeps its first place."""
     if not sizes:
         return
+    where = packed or {}
     stmt = insert_for(kind_of(conn), chunks)
     stmt = stmt.on_conflict_do_update(index_elements=["hash"], set_={"size": stmt.excluded.size})
-    rows = [{"hash": h, "size": size, "created_at": now} for h, size in sorted(sizes.items())]
+    rows = []
+    for h, size in sorted(sizes.items()):
+        at = where.get(h)
+        rows.append(
+            {
+                "hash": h,
+                "size": size,
+                "created_at": now,
+                "pack": at.pack if at is not None else None,
+                "pack_offset": at.offset if at is not None else None,
+            }
+        )
     await conn.execute(stmt, rows)
 
 
@@ -435,13 +455,27 @@ async def orphan_chunks(
     return [r.hash for r in rows]
 
 
-async def lock_chunk(conn: AsyncConnection, *, hash: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk row: its hash and, when it lives in a pack, where."""
+
+    hash: str
+    at: PackedAt | None
+
+
+async def lock_chunk(conn: AsyncConnection, *, hash: str) -> StoredChunk | None:
     """Lock the chunk row (PostgreSQL; SQLite's write transaction already excludes
-    others); False when it is gone."""
-    stmt: sa.Select[Any] = sa.select(chunks.c.hash).where(chunks.c.hash == hash)
+    others); None when it is gone."""
+    stmt: sa.Select[Any] = sa.select(
+        chunks.c.hash, chunks.c.size, chunks.c.pack, chunks.c.pack_offset
+    ).where(chunks.c.hash == hash)
     if kind_of(conn) is DatabaseKind.POSTGRESQL:
         stmt = stmt.with_for_update()
-    return (await conn.execute(stmt)).first() is not None
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    at = None if row.pack is None else PackedAt(row.pack, int(row.pack_offset), int(row.size))
+    return StoredChunk(row.hash, at)
 
 
 async def chunk_in_use(conn: AsyncConnection, *, hash: str) -> bool:
