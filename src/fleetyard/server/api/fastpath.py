@@ -37,6 +37,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 from fleetyard.protocol import API_VERSION
+from fleetyard.server.api.fastpath_uploads import UploadFastPath, is_batch_upload
 from fleetyard.server.api.middleware import (
     SAFE_REQUEST_ID,
     ASGIApp,
@@ -175,10 +176,11 @@ class PublishFastPath:
 
 
 class FleetyardAPI(FastAPI):
-    """FastAPI with :class:`PublishFastPath` in front of everything, FastAPI's own
+    """FastAPI with :class:`PublishFastPath` and
+    :class:`~.fastpath_uploads.UploadFastPath` in front of everything, FastAPI's own
     per-request work included.
 
-    A request the fast path hands on gets FastAPI's full treatment. Set
+    A request a fast path hands on gets FastAPI's full treatment. Set
     ``fast_path = False`` to send everything through the routes.
     """
 
@@ -186,11 +188,17 @@ class FleetyardAPI(FastAPI):
         super().__init__(**kwargs)
         self.fast_path = True
         self._publish = PublishFastPath(super().__call__, max_body_bytes=max_body_bytes)
+        self._upload = UploadFastPath(super().__call__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path and scope["type"] == "http" and scope["method"] == "POST":
-            # Where Starlette would set it: the fast path finds the app's state there.
-            scope["app"] = self
-            await self._publish(scope, receive, send)
-            return
+        if self.fast_path and scope["type"] == "http":
+            if scope["method"] == "POST":
+                # Where Starlette would set it: the fast path finds the app's state there.
+                scope["app"] = self
+                await self._publish(scope, receive, send)
+                return
+            if is_batch_upload(scope):
+                scope["app"] = self
+                await self._upload(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)

@@ -229,9 +229,14 @@ async def put_chunks(
     """The chunks of a batch from `upload-urls` (`pack: true`): for each, its raw
     32-byte SHA-256, its size as 4 bytes big-endian, its bytes. Staged until `commit`.
     422 `chunk_hash_mismatch` (with `hash`) keeps nothing of the request."""
-    body = await request.body()
     await receive.receive_batch(
-        _ctx(state), site_id=site, listed=list_, total=bytes_, exp=exp, sig=sig, body=body
+        _ctx(state),
+        site_id=site,
+        listed=list_,
+        total=bytes_,
+        exp=exp,
+        sig=sig,
+        body=request.stream(),
     )
     return Response(status_code=204)
 

@@ -10,6 +10,11 @@ and its bytes.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import Any
+
 from fleetyard.protocol.chunks import (
     BATCH_FRAME_BYTES,
     MAX_BATCH_BYTES,
@@ -21,6 +26,7 @@ from fleetyard.server.services.chunks import signing
 from fleetyard.server.services.chunks.uploads import ChunkMismatch, Chunks
 from fleetyard.server.services.errors import NotFound, Unprocessable
 from fleetyard.server.storage.blobs import BlobMismatchError
+from fleetyard.server.storage.blobs.base import PackWriter
 
 Frame = tuple[str, int, memoryview]
 
@@ -87,10 +93,103 @@ def parse_batch(body: bytes) -> list[Frame]:
     return frames
 
 
+_WINDOW = 1024 * 1024
+"""Body bytes handed to a worker thread at a time (parsed, hashed, written there)."""
+
+
+class BatchReader:
+    """A multi-chunk upload body read as it arrives (blocking: run it in a thread).
+
+    Frames are parsed across piece boundaries, each chunk is hashed as its bytes
+    come in and checked as soon as it is complete, and every byte is passed on
+    to the store's :class:`~fleetyard.server.storage.blobs.base.PackWriter`
+    (or, for a store without one, kept for :meth:`BlobStore.stage_verified`).
+    So a request costs one pass over its bytes, and no copy of the whole body.
+    """
+
+    def __init__(self, writer: PackWriter | None) -> None:
+        self.writer = writer
+        self.kept: list[bytes] = []
+        self.frames: list[tuple[str, int]] = []
+        self.where: dict[str, tuple[int, int]] = {}
+        self._header = bytearray()
+        self._hash = ""
+        self._size = 0
+        self._left = 0
+        self._hasher: Any = None
+        self._at = 0
+
+    def feed(self, pieces: Sequence[bytes]) -> None:
+        for piece in pieces:
+            self._parse(memoryview(piece))
+        if self.writer is not None:
+            self.writer.write(pieces)
+        else:
+            self.kept.extend(pieces)
+
+    def _parse(self, view: memoryview) -> None:
+        i, end = 0, len(view)
+        while i < end:
+            if self._hasher is None:
+                take = view[i : i + BATCH_FRAME_BYTES - len(self._header)]
+                self._header += take
+                i += len(take)
+                self._at += len(take)
+                if len(self._header) == BATCH_FRAME_BYTES:
+                    self._start()
+                continue
+            take = view[i : i + self._left]
+            self._hasher.update(take)
+            i += len(take)
+            self._at += len(take)
+            self._left -= len(take)
+            if not self._left:
+                self._end()
+
+    def _start(self) -> None:
+        if len(self.frames) >= MAX_BATCH_CHUNKS:
+            raise Unprocessable(f"A multi-chunk upload carries at most {MAX_BATCH_CHUNKS} chunks.")
+        self._hash = self._header[:32].hex()
+        self._size = self._left = int.from_bytes(self._header[32:], "big")
+        self._header.clear()
+        if self._size < 1 or self._size > MAX_CHUNK_SIZE:
+            raise Unprocessable(f"A chunk holds 1 to {MAX_CHUNK_SIZE} bytes, not {self._size}.")
+        self.where.setdefault(self._hash, (self._at, self._size))
+        self._hasher = hashlib.sha256()
+
+    def _end(self) -> None:
+        actual = self._hasher.hexdigest()
+        self._hasher = None
+        if actual != self._hash:
+            raise ChunkMismatch(f"the bytes hash to {actual}, not {self._hash}", hash=self._hash)
+        self.frames.append((self._hash, self._size))
+
+    def finish(self, pieces: Sequence[bytes]) -> list[tuple[str, int]]:
+        """Read the last pieces; the (hash, size) of every chunk, each checked."""
+        self.feed(pieces)
+        if self._header:
+            raise Unprocessable("The body ends inside a chunk header.")
+        if self._hasher is not None:
+            raise ChunkMismatch(
+                f"Expected {self._size} bytes, the body holds {self._size - self._left}.",
+                hash=self._hash,
+            )
+        return self.frames
+
+
 async def receive_batch(
-    ctx: Chunks, *, site_id: str, listed: str, total: int, exp: int, sig: str, body: bytes
+    ctx: Chunks,
+    *,
+    site_id: str,
+    listed: str,
+    total: int,
+    exp: int,
+    sig: str,
+    body: bytes | AsyncIterable[bytes],
 ) -> int:
-    """Several chunks to a signed multi-chunk link; how many were staged."""
+    """Several chunks to a signed multi-chunk link, read as they arrive; how many were
+    staged. Nothing is staged unless every chunk checks out and the body carries
+    exactly the chunks the link was signed for."""
     signing.verify(
         ctx.settings.effective_secret_key,
         method=signing.BATCH_METHOD,
@@ -103,11 +202,41 @@ async def receive_batch(
     if total > MAX_BATCH_BYTES:
         raise Unprocessable(f"A multi-chunk upload carries at most {MAX_BATCH_BYTES} bytes.")
     _require_staging(ctx)
-    frames = parse_batch(body)
-    if signing.list_digest((h, n) for h, n, _ in frames) != listed:
-        raise signing.LinkRejected(
-            "The body does not carry the chunks this link was signed for.",
-            code=ErrorCode.SIGNATURE_INVALID,
-        )
-    await _stage(ctx, site_id, frames)
+    longest = total + MAX_BATCH_CHUNKS * BATCH_FRAME_BYTES
+    writer = await asyncio.to_thread(ctx.blobs.pack_writer, site_id)
+    reader = BatchReader(writer)
+    try:
+        window: list[bytes] = []
+        pending = received = 0
+        async for piece in _pieces(body):
+            received += len(piece)
+            if received > longest:
+                raise Unprocessable("The body is longer than the chunks its link was signed for.")
+            window.append(piece)
+            pending += len(piece)
+            if pending >= _WINDOW:
+                await asyncio.to_thread(reader.feed, window)
+                window, pending = [], 0
+        frames = await asyncio.to_thread(reader.finish, window)
+        if signing.list_digest(frames) != listed:
+            raise signing.LinkRejected(
+                "The body does not carry the chunks this link was signed for.",
+                code=ErrorCode.SIGNATURE_INVALID,
+            )
+        if writer is not None:
+            await asyncio.to_thread(writer.keep, reader.where)
+        else:
+            await _stage(ctx, site_id, parse_batch(b"".join(reader.kept)))
+    finally:
+        if writer is not None:
+            writer.discard()
     return len(frames)
+
+
+async def _pieces(body: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    if isinstance(body, bytes):
+        yield body
+        return
+    async for piece in body:
+        if piece:
+            yield piece

@@ -92,6 +92,27 @@ async def read_verified(hash: str, size: int, data: ChunkData) -> bytes:
     return body
 
 
+class PackWriter(ABC):
+    """A multi-chunk upload streamed into a site's staging area as it arrives.
+
+    Blocking calls (run them in a worker thread). Nothing is staged until
+    :meth:`keep`, which the caller calls only after checking every chunk.
+    """
+
+    @abstractmethod
+    def write(self, parts: Sequence[bytes | memoryview]) -> None:
+        """Append the next bytes of the upload body (frames as they arrived)."""
+
+    @abstractmethod
+    def keep(self, chunks: Mapping[str, tuple[int, int]]) -> None:
+        """Stage what was written; ``chunks`` maps each hash to (offset, size) of its
+        bytes in the body."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Drop what was written (idempotent; also after :meth:`keep`)."""
+
+
 class BlobStore(ABC):
     """Where chunk bytes live. ``create_blob_store(url, data_dir)`` picks one.
 
@@ -141,6 +162,12 @@ class BlobStore(ABC):
         The first :class:`BlobMismatchError` leaves nothing of the request staged."""
         del site_id, chunks
         raise NotImplementedError("this store takes uploads at presigned URLs")
+
+    def pack_writer(self, site_id: str) -> PackWriter | None:
+        """A writer that stages a multi-chunk upload as it streams in, or None when
+        this store takes whole request bodies only (:meth:`stage_verified`). Blocking."""
+        del site_id
+        return None
 
     async def commit_staged(
         self, site_id: str, hash: str, size: int, *, place: bool = True

@@ -24,15 +24,12 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import errno
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from fleetyard.server.storage.blobs.base import (
     BlobMismatchError,
@@ -40,10 +37,14 @@ from fleetyard.server.storage.blobs.base import (
     BlobStore,
     ChunkData,
     PackedAt,
+    PackWriter,
     StagedCommit,
     read_verified,
     verify_bytes,
 )
+from fleetyard.server.storage.blobs.files import SYNCFS as _SYNCFS
+from fleetyard.server.storage.blobs.files import TMPFILE_POSSIBLE, NewFile
+from fleetyard.server.storage.blobs.files import fsync_path as _fsync_path
 from fleetyard.server.storage.blobs.packs import (
     PACK_SUFFIX,
     StagedPack,
@@ -51,7 +52,6 @@ from fleetyard.server.storage.blobs.packs import (
     frame_parts,
     new_pack_id,
     read_frames,
-    write_all,
 )
 
 _ANY_BOOT = "unknown-boot"
@@ -62,55 +62,6 @@ def _boot_id() -> str | None:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:
         return None
-
-
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_AT_FDCWD = -100
-_AT_SYMLINK_FOLLOW = 0x400
-
-
-def _libc_functions() -> tuple[Any, Any]:
-    """libc's ``syncfs`` and ``linkat`` on Linux (None, None elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return None, None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        syncfs, linkat = libc.syncfs, libc.linkat
-    except (OSError, AttributeError):
-        return None, None
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
-    linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    linkat.restype = ctypes.c_int
-    return syncfs, linkat
-
-
-_SYNCFS, _LINKAT = _libc_functions()
-
-
-def _link_new_file(directory: str, target: str, parts: Sequence[bytes | memoryview]) -> None:
-    """Write ``parts`` to an unnamed file in ``directory`` (``O_TMPFILE``) and give it
-    the name ``target`` once complete: one directory entry and no rename per file.
-    A ``target`` that exists already holds the same verified bytes and is kept."""
-    fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
-    try:
-        write_all(fd, parts)
-        # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N names an O_TMPFILE file without
-        # privileges (os.link does not pass the flag on Linux).
-        source = f"/proc/self/fd/{fd}".encode()
-        if _LINKAT(_AT_FDCWD, source, _AT_FDCWD, os.fsencode(target), _AT_SYMLINK_FOLLOW) != 0:
-            error = ctypes.get_errno()
-            if error != errno.EEXIST:
-                raise OSError(error, os.strerror(error), target)
-    finally:
-        os.close(fd)
 
 
 def _holds(path: str, hash: str, size: int) -> bool:
@@ -136,6 +87,29 @@ def _unlink_older(directory: Path, before: float) -> list[str]:
     return removed
 
 
+class _StagedPackWriter(PackWriter):
+    """Streams an upload into an unnamed file; :meth:`keep` names it as a staged pack."""
+
+    def __init__(self, index: StagedPacks, site_id: str, directory: str, new: NewFile) -> None:
+        self._index = index
+        self._site_id = site_id
+        self._directory = directory
+        self._file = new
+
+    def write(self, parts: Sequence[bytes | memoryview]) -> None:
+        self._file.write(parts)
+
+    def keep(self, chunks: Mapping[str, tuple[int, int]]) -> None:
+        pack_id = new_pack_id()
+        path = f"{self._directory}/{pack_id}{PACK_SUFFIX}"
+        self._file.name(path)
+        where = {h: PackedAt(pack_id, offset, size) for h, (offset, size) in chunks.items()}
+        self._index.add(self._site_id, pack_id, StagedPack(path, where))
+
+    def discard(self) -> None:
+        self._file.discard()
+
+
 class FileBlobStore(BlobStore):
     """Example: ``FileBlobStore(Path("var/blobs"))``."""
 
@@ -149,9 +123,7 @@ class FileBlobStore(BlobStore):
         self.trust_staged = boot is not None
         self.boot = boot or _ANY_BOOT
         self.use_syncfs = use_syncfs and _SYNCFS is not None
-        self.use_tmpfile = (
-            _LINKAT is not None and hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir()
-        )
+        self.use_tmpfile = TMPFILE_POSSIBLE
 
     # The hot paths below work on ``str`` paths and ``os`` calls: thousands of small
     # chunks a second make pathlib's object building a visible cost.
@@ -189,26 +161,13 @@ class FileBlobStore(BlobStore):
 
     def _create(self, directory: str, target: str, parts: Sequence[bytes | memoryview]) -> None:
         """A new file ``target`` in ``directory`` holding ``parts``, named only once whole."""
-        if self.use_tmpfile:
-            try:
-                _link_new_file(directory, target, parts)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                    raise
-                self.use_tmpfile = False  # this filesystem has no O_TMPFILE
-        temp = f"{directory}/.{os.path.basename(target)}.{os.urandom(8).hex()}"
+        new = NewFile(directory, tmpfile=self.use_tmpfile)
+        self.use_tmpfile = new.tmpfile  # False from now on when the filesystem has none
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                write_all(fd, parts)
-            finally:
-                os.close(fd)
-            os.rename(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+            new.write(parts)
+            new.name(target)
+        finally:
+            new.discard()
 
     def _stage(self, site_id: str, chunks: Sequence[tuple[str, int, bytes | memoryview]]) -> None:
         for h, size, body in chunks:  # all of them first: a mismatch stages nothing
@@ -230,6 +189,13 @@ class FileBlobStore(BlobStore):
         self, site_id: str, chunks: Sequence[tuple[str, int, bytes | memoryview]]
     ) -> None:
         await asyncio.to_thread(self._stage, site_id, chunks)
+
+    def pack_writer(self, site_id: str) -> PackWriter:
+        directory = self._staged_dir(site_id)
+        os.makedirs(directory, exist_ok=True)
+        new = NewFile(directory, tmpfile=self.use_tmpfile)
+        self.use_tmpfile = new.tmpfile
+        return _StagedPackWriter(self._staged_packs, site_id, directory, new)
 
     def _sync(self, files: Sequence[Path]) -> None:
         """Make ``files`` (new names in the store) durable: data, inodes, directories."""
