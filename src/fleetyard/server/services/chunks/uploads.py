@@ -214,7 +214,7 @@ async def _record(
     """
     now = now_ms()
     packed = stored.packed if stored is not None else None
-    await repo.upsert_chunks(conn, sizes=chunks, now=now, packed=packed)
+    where = await repo.upsert_chunks(conn, sizes=chunks, now=now, packed=packed)
     if stored is not None:
         await packs_repo.add_packs(conn, packs=stored.packs, now=now)
     new = await repo.add_site_chunks(conn, org_id=org_id, site_id=site_id, sizes=chunks, now=now)
@@ -232,7 +232,6 @@ async def _record(
             default_limit=ctx.default_limit,
             now=now,
         )
-    where = await packs_repo.stored(conn, hashes=chunks.keys())
     in_packs = {h: at for h, at in where.items() if at is not None}
     gone = await ctx.blobs.absent(sorted(chunks), at=in_packs)
     if gone and stored is not None:

@@ -108,15 +108,18 @@ async def upsert_chunks(
     sizes: Mapping[str, int],
     now: int,
     packed: Mapping[str, PackedAt] | None = None,
-) -> None:
+) -> dict[str, PackedAt | None]:
     """Record that these blobs are stored (``packed``: where, for those in a pack);
     locks their rows (PostgreSQL) until commit, so a concurrent GC of the same hashes
-    waits for this transaction. A chunk recorded already keeps its first place."""
+    waits for this transaction. A chunk recorded already keeps its first place:
+    the answer says where each one is now (None: a blob of its own)."""
     if not sizes:
-        return
+        return {}
     where = packed or {}
     stmt = insert_for(kind_of(conn), chunks)
-    stmt = stmt.on_conflict_do_update(index_elements=["hash"], set_={"size": stmt.excluded.size})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["hash"], set_={"size": stmt.excluded.size}
+    ).returning(chunks.c.hash, chunks.c.size, chunks.c.pack, chunks.c.pack_offset)
     rows = []
     for h, size in sorted(sizes.items()):
         at = where.get(h)
@@ -129,7 +132,13 @@ async def upsert_chunks(
                 "pack_offset": at.offset if at is not None else None,
             }
         )
-    await conn.execute(stmt, rows)
+    result = await conn.execute(stmt, rows)
+    return {
+        row.hash: None
+        if row.pack is None
+        else PackedAt(row.pack, int(row.pack_offset), int(row.size))
+        for row in result
+    }
 
 
 async def add_site_chunks(
