@@ -4,9 +4,14 @@ fast path against the route behind it."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qsl
 
+import anyio
+import anyio.lowlevel
 import httpx2
 import pytest
 
@@ -14,11 +19,14 @@ from fleetyard.protocol import API_VERSION
 from fleetyard.server.api.fastpath import FleetyardAPI
 from fleetyard.server.api.middleware import BodyMiddleware
 from fleetyard.server.app import create_app
-from fleetyard.server.services.chunks.receive import BatchReader
-from fleetyard.server.services.chunks.uploads import ChunkMismatch
+from fleetyard.server.services.chunks import signing
+from fleetyard.server.services.chunks.receive import BatchReader, receive_batch
+from fleetyard.server.services.chunks.uploads import ChunkMismatch, Chunks
 from fleetyard.server.services.errors import Unprocessable
 from fleetyard.server.settings import Settings
+from fleetyard.server.storage.blobs import FileBlobStore
 from fleetyard.server.storage.blobs.base import PackWriter
+from fleetyard.server.storage.database import Database
 from tests.conftest import ADMIN_KEY
 from tests.server.chunks.helpers import batch_body, chunk, staged_files
 from tests.server.helpers import ok, problem
@@ -183,3 +191,45 @@ def test_the_fast_path_streams_the_body_past_the_request_pipeline(
         answer = client.put(url, content=batch_body(*(d for _, d in parts)))
         assert answer.status_code == 204, answer.text
         assert len(staged_files(settings.data_dir)) == 1
+
+
+async def _pieces_of(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        await anyio.lowlevel.checkpoint()
+        yield body[start : start + size]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("forged_at", [None, 10, -10])
+async def test_a_streamed_upload_of_many_windows_is_staged_whole_or_not_at_all(
+    tmp_path: Path, settings: Settings, forged_at: int | None
+) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    ctx = Chunks(database=cast(Database, None), blobs=store, settings=settings)
+    datas = [os.urandom(700_000) for _ in range(5)]  # about 3.5 MB: several windows
+    body = bytearray(batch_body(*datas))
+    if forged_at is not None:
+        body[36 + forged_at if forged_at > 0 else forged_at] ^= 0xFF
+    refs = [(hashlib.sha256(d).hexdigest(), len(d)) for d in datas]
+    url = signing.batch_url(
+        "http://x", settings.effective_secret_key, chunks=refs, site_id="site_1", exp=2**31
+    )
+    query = dict(parse_qsl(url.split("?", 1)[1]))
+    receiving = receive_batch(
+        ctx,
+        site_id="site_1",
+        listed=query["list"],
+        total=int(query["bytes"]),
+        exp=int(query["exp"]),
+        sig=query["sig"],
+        body=_pieces_of(bytes(body), 65_536),
+    )
+    if forged_at is None:
+        assert await receiving == 5
+        (staged,) = [p for p in store.staging.rglob("*") if p.is_file()]
+        assert staged.read_bytes() == bytes(body)
+        return
+    with pytest.raises(ChunkMismatch):
+        await receiving
+    await anyio.sleep(0.2)  # a window still being written is closed once done
+    assert [p for p in store.staging.rglob("*") if p.is_file()] == []

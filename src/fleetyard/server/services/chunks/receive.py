@@ -205,6 +205,10 @@ async def receive_batch(
     longest = total + MAX_BATCH_CHUNKS * BATCH_FRAME_BYTES
     writer = await asyncio.to_thread(ctx.blobs.pack_writer, site_id)
     reader = BatchReader(writer)
+    # One window is read in a worker thread while the next one arrives: the body is
+    # taken from the server as it comes (held back, the server would copy it into
+    # ever larger buffers), and at most two windows are in memory.
+    feeding: asyncio.Future[None] | None = None
     try:
         window: list[bytes] = []
         pending = received = 0
@@ -215,8 +219,12 @@ async def receive_batch(
             window.append(piece)
             pending += len(piece)
             if pending >= _WINDOW:
-                await asyncio.to_thread(reader.feed, window)
+                if feeding is not None:
+                    await feeding
+                feeding = asyncio.ensure_future(asyncio.to_thread(reader.feed, window))
                 window, pending = [], 0
+        if feeding is not None:
+            await feeding
         frames = await asyncio.to_thread(reader.finish, window)
         if signing.list_digest(frames) != listed:
             raise signing.LinkRejected(
@@ -228,9 +236,25 @@ async def receive_batch(
         else:
             await _stage(ctx, site_id, parse_batch(b"".join(reader.kept)))
     finally:
+        _discard_when_done(feeding, writer)
+    return len(frames)
+
+
+def _discard_when_done(feeding: asyncio.Future[None] | None, writer: PackWriter | None) -> None:
+    """Close the writer, but only once a window still being written is done: a worker
+    thread cannot be stopped, and must not write to a descriptor closed (and maybe
+    reused) under it."""
+
+    def close(done: asyncio.Future[None] | None) -> None:
+        if done is not None and not done.cancelled():
+            done.exception()  # seen: the request has failed already, or succeeded
         if writer is not None:
             writer.discard()
-    return len(frames)
+
+    if feeding is None or feeding.done():
+        close(feeding)
+    else:
+        feeding.add_done_callback(close)
 
 
 async def _pieces(body: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
