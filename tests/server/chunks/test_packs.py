@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from fleetyard.server.storage.blobs import FileBlobStore
-from fleetyard.server.storage.blobs import files as durable_files
 from fleetyard.server.storage.blobs.base import PackedAt
-from fleetyard.server.storage.blobs.files import NewFile
 from fleetyard.server.storage.blobs.packs import frame_parts, read_frames, write_all
 
 pytestmark = pytest.mark.anyio
@@ -155,35 +151,3 @@ def test_write_all_resumes_short_writes_and_more_pieces_than_writev_takes(
         os.close(fd)
     assert path.read_bytes() == b"".join(pieces)
     assert max(calls) <= 1024
-
-
-@pytest.mark.parametrize("sizes", [[1], [4096], [5000, 3], [4 * 2**20 + 17, 9000, 1]])
-def test_a_direct_new_file_holds_exactly_what_was_written(tmp_path: Path, sizes: list[int]) -> None:
-    parts = [os.urandom(n) for n in sizes]
-    new = NewFile(str(tmp_path), tmpfile=True, direct=True)
-    assert new.direct  # the filesystem under the tests takes O_DIRECT
-    new.write(parts)
-    new.name(str(tmp_path / "out"))
-    assert (tmp_path / "out").read_bytes() == b"".join(parts)
-
-
-def test_direct_io_refused_late_carries_on_buffered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = durable_files.write_all
-    refused: list[int] = []
-
-    def refuse_once(fd: int, parts: Sequence[bytes | memoryview]) -> None:
-        if not refused:
-            refused.append(fd)
-            raise OSError(errno.EINVAL, "Invalid argument")
-        real(fd, parts)
-
-    monkeypatch.setattr(durable_files, "write_all", refuse_once)
-    data = os.urandom(4 * 2**20 + 100)
-    new = NewFile(str(tmp_path), tmpfile=False, direct=True)
-    new.write([data])
-    new.name(str(tmp_path / "out"))
-    assert refused
-    assert (tmp_path / "out").read_bytes() == data
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -13,8 +13,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import fcntl
-import mmap
 import os
 import sys
 from collections.abc import Sequence
@@ -60,10 +58,6 @@ TMPFILE_POSSIBLE = (
 )
 
 
-_DIRECT_BLOCK = 4096
-_DIRECT_BUFFER = 4 * 1024 * 1024
-
-
 class NewFile:
     """A file being written in ``directory``, named by :meth:`name` once complete.
 
@@ -75,90 +69,30 @@ class NewFile:
 
     ``tmpfile`` asks for ``O_TMPFILE``; when the filesystem has none, the file
     gets a hidden temporary name instead and ``tmpfile`` reads False after.
-
-    ``direct`` writes with ``O_DIRECT`` where the filesystem takes it: the bytes
-    go from an aligned buffer to the disk without being copied into the page
-    cache, which is most of what writing costs the CPU (a gigabyte of uploads
-    costs about 1.2 CPU-seconds buffered against 0.3 direct, measured here), and
-    they are on the disk already when the commit flushes. Writes are collected
-    into whole blocks; the last one is padded and the file cut to its length.
     """
 
-    def __init__(self, directory: str, *, tmpfile: bool, direct: bool = False) -> None:
+    def __init__(self, directory: str, *, tmpfile: bool) -> None:
         self.directory = directory
         self.tmpfile = tmpfile and TMPFILE_POSSIBLE
         self.temp: str | None = None
-        self.fd = -1
-        self._buffer: mmap.mmap | None = None
-        self._filled = 0
-        self._written = 0
         if self.tmpfile:
             try:
                 self.fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
+                return
             except OSError as exc:
                 if exc.errno not in _NO_TMPFILE:
                     raise
                 self.tmpfile = False
-        if self.fd < 0:
-            self.temp = f"{directory}/.new.{os.urandom(8).hex()}"
-            self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        if direct and hasattr(os, "O_DIRECT"):
-            try:
-                fcntl.fcntl(self.fd, fcntl.F_SETFL, os.O_DIRECT)
-            except OSError:
-                return  # this filesystem does not do direct I/O
-            self._buffer = mmap.mmap(-1, _DIRECT_BUFFER)  # page-aligned
-
-    @property
-    def direct(self) -> bool:
-        return self._buffer is not None
+        self.temp = f"{directory}/.new.{os.urandom(8).hex()}"
+        self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def write(self, parts: Sequence[bytes | memoryview]) -> None:
-        buffer = self._buffer
-        if buffer is None:
-            write_all(self.fd, parts)
-            return
-        for part in parts:
-            view = memoryview(part).cast("B")
-            while view:
-                take = min(len(view), _DIRECT_BUFFER - self._filled)
-                buffer[self._filled : self._filled + take] = view[:take]
-                self._filled += take
-                view = view[take:]
-                if self._filled == _DIRECT_BUFFER:
-                    self._flush(_DIRECT_BUFFER)
-
-    def _flush(self, length: int) -> None:
-        """Write the buffer's first ``length`` bytes (a whole number of blocks)."""
-        assert self._buffer is not None
-        with memoryview(self._buffer) as whole:
-            try:
-                write_all(self.fd, [whole[:length]])
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                # Refused after all (alignment the device wants larger): carry on
-                # buffered, from the same (aligned) place.
-                fcntl.fcntl(self.fd, fcntl.F_SETFL, 0)
-                os.lseek(self.fd, self._written, os.SEEK_SET)
-                write_all(self.fd, [whole[:length]])
-        self._written += length
-        self._filled = 0
-
-    def _finish(self) -> None:
-        if self._buffer is None or not self._filled:
-            return
-        size = self._written + self._filled
-        padded = -(-self._filled // _DIRECT_BLOCK) * _DIRECT_BLOCK
-        self._buffer[self._filled : padded] = bytes(padded - self._filled)
-        self._flush(padded)
-        os.ftruncate(self.fd, size)
+        write_all(self.fd, parts)
 
     def name(self, target: str) -> None:
         """Give the complete file the name ``target``. A ``target`` that exists already
         is kept as it is (it holds the same verified bytes)."""
         try:
-            self._finish()
             if self.temp is not None:
                 os.rename(self.temp, target)
                 self.temp = None
@@ -178,9 +112,6 @@ class NewFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if self._buffer is not None:
-            self._buffer.close()
-            self._buffer = None
         if self.temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.temp)

@@ -113,7 +113,7 @@ class _StagedPackWriter(PackWriter):
 class FileBlobStore(BlobStore):
     """Example: ``FileBlobStore(Path("var/blobs"))``."""
 
-    def __init__(self, root: Path, *, use_syncfs: bool = True, direct_io: bool = True) -> None:
+    def __init__(self, root: Path, *, use_syncfs: bool = True) -> None:
         self.root = root
         self.tmp = root / ".tmp"
         self.staging = root / ".staging"
@@ -124,8 +124,6 @@ class FileBlobStore(BlobStore):
         self.boot = boot or _ANY_BOOT
         self.use_syncfs = use_syncfs and _SYNCFS is not None
         self.use_tmpfile = TMPFILE_POSSIBLE
-        # Streamed uploads skip the page cache (see NewFile); off for tests of the rest.
-        self.direct_io = direct_io
 
     # The hot paths below work on ``str`` paths and ``os`` calls: thousands of small
     # chunks a second make pathlib's object building a visible cost.
@@ -195,7 +193,7 @@ class FileBlobStore(BlobStore):
     def pack_writer(self, site_id: str) -> PackWriter:
         directory = self._staged_dir(site_id)
         os.makedirs(directory, exist_ok=True)
-        new = NewFile(directory, tmpfile=self.use_tmpfile, direct=self.direct_io)
+        new = NewFile(directory, tmpfile=self.use_tmpfile)
         self.use_tmpfile = new.tmpfile
         return _StagedPackWriter(self._staged_packs, site_id, directory, new)
 
