@@ -25,17 +25,19 @@ numbered just below the current one) or ``"first"`` (see
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from fleetyard.protocol.canonical_json import chunk_json, dir_json, file_json, symlink_json
 from fleetyard.protocol.chunks import ChunkRef
 from fleetyard.protocol.common import RequestModel, ResponseModel, Timestamp
 
@@ -48,6 +50,7 @@ MAX_PATH_LENGTH = 1024
 MAX_TARGET_LENGTH = 4096
 MAX_ENTRIES = 100_000
 MAX_DESCRIPTION_LENGTH = 500
+MAX_VERSION_ID_LENGTH = 40
 MAX_TARGETS = 10_000
 RESTORE_WINDOW_DAYS = 30
 """A deleted app can be restored for this long."""
@@ -57,6 +60,25 @@ MAX_MODE = 0o7777
 _SYMLINK_HOPS = 40
 
 EntryType = Literal["file", "dir", "symlink"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while building many objects at once (a large
+    manifest, or the JSON it is read from): none of them is garbage, yet the
+    collector's passes over them took 40 % of the time of a 20,000-entry manifest.
+
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ManifestError(ValueError):
@@ -262,10 +284,7 @@ def chunk_list_digest(hashes: Iterable[str]) -> str:
     >>> chunk_list_digest([]) == hashlib.sha256(b"").hexdigest()
     True
     """
-    h = hashlib.sha256()
-    for item in hashes:
-        h.update(item.encode("ascii"))
-    return h.hexdigest()
+    return hashlib.sha256("".join(hashes).encode("ascii")).hexdigest()
 
 
 class Manifest(RequestModel):
@@ -300,7 +319,8 @@ class Manifest(RequestModel):
 
     def canonical(self) -> dict[str, Any]:
         """``{"entries": [...]}`` with each entry in canonical form."""
-        return {"entries": [e.canonical() for e in self.entries]}
+        with gc_paused():
+            return {"entries": [e.canonical() for e in self.entries]}
 
     @property
     def file_count(self) -> int:
@@ -317,6 +337,14 @@ class Manifest(RequestModel):
         return {c.hash for e in self.entries for c in e.chunks or []}
 
 
+def _dirname(path: str) -> str:
+    """``posixpath.dirname`` of a ``str``, without its checks of the argument's type."""
+    head = path[: path.rfind("/") + 1]
+    if head and head != "/" * len(head):
+        head = head.rstrip("/")
+    return head
+
+
 def validate_entries(entries: Iterable[ManifestEntry]) -> None:
     """The rules across entries (each entry checked itself already); raise on the first break.
 
@@ -326,21 +354,32 @@ def validate_entries(entries: Iterable[ManifestEntry]) -> None:
     ...
     fleetyard.protocol.software.ManifestError: 'f/x' is below 'f', which is not a directory
     """
+    _check_tree((entry.path, entry.type, entry.target) for entry in entries)
+
+
+def _check_tree(entries: Iterable[tuple[str, str, str | None]]) -> None:
+    """:func:`validate_entries` on ``(path, type, target)`` triples."""
     kinds: dict[str, str] = {}
     symlinks: dict[str, str] = {}
-    for entry in entries:
-        if entry.path in kinds:
-            raise ManifestError(f"path {entry.path!r} appears twice")
-        kinds[entry.path] = entry.type
-        if entry.type == "symlink" and entry.target is not None:
-            symlinks[entry.path] = entry.target
+    for path, kind, target in entries:
+        if path in kinds:
+            raise ManifestError(f"path {path!r} appears twice")
+        kinds[path] = kind
+        if kind == "symlink" and target is not None:
+            symlinks[path] = target
+    cleared: set[str] = set()  # parents whose every ancestor is a directory or absent
     for path in kinds:
-        parent = posixpath.dirname(path)
-        while parent:
-            kind = kinds.get(parent)
-            if kind is not None and kind != "dir":
+        parent = _dirname(path)
+        if not parent or parent in cleared:
+            continue
+        walked: list[str] = []
+        while parent and parent not in cleared:
+            above = kinds.get(parent)
+            if above is not None and above != "dir":
                 raise ManifestError(f"{path!r} is below {parent!r}, which is not a directory")
-            parent = posixpath.dirname(parent)
+            walked.append(parent)
+            parent = _dirname(parent)
+        cleared.update(walked)
     for path, target in symlinks.items():
         resolve_symlink(path, target, symlinks)
 
@@ -354,9 +393,33 @@ def canonical_manifest_json(manifest: Manifest) -> str:
     >>> canonical_manifest_json(Manifest(entries=[ManifestEntry(path="d", type="dir")]))
     '{"entries":[{"mode":493,"path":"d","type":"dir"}]}'
     """
-    return json.dumps(
-        manifest.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    return '{"entries":[' + ",".join(map(_entry_json, manifest.entries)) + "]}"
+
+
+_json_str = json.encoder.encode_basestring
+"""The string encoder of ``json.dumps(..., ensure_ascii=False)``."""
+
+
+def _entry_json(entry: ManifestEntry) -> str:
+    """``json.dumps(entry.canonical(), sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``, written out directly for the plain values of a checked entry
+    (5x faster than building a dict and dumping it); anything else goes through
+    ``json.dumps`` itself."""
+    path, kind, mode = entry.path, entry.type, entry.mode
+    if type(path) is str:
+        if kind == "file" and type(mode) is int and type(entry.size) is int:
+            listed: list[str] = []
+            for c in entry.chunks or ():
+                if type(c.hash) is not str or type(c.size) is not int:
+                    break
+                listed.append(chunk_json(c.hash, c.size))
+            else:
+                return file_json(path, mode, entry.size, listed)
+        elif kind == "dir" and type(mode) is int:
+            return dir_json(path, mode)
+        elif kind not in ("file", "dir") and type(kind) is str and type(entry.target) is str:
+            return symlink_json(path, kind, entry.target)
+    return json.dumps(entry.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def manifest_sha256(manifest: Manifest) -> str:
@@ -365,7 +428,16 @@ def manifest_sha256(manifest: Manifest) -> str:
     >>> manifest_sha256(Manifest(entries=[])) == hashlib.sha256(b'{"entries":[]}').hexdigest()
     True
     """
-    return hashlib.sha256(canonical_manifest_json(manifest).encode("utf-8")).hexdigest()
+    return canonical_json_sha256(canonical_manifest_json(manifest))
+
+
+def canonical_json_sha256(canonical_json: str) -> str:
+    """:func:`manifest_sha256` from the manifest's :func:`canonical_manifest_json` text.
+
+    >>> canonical_json_sha256('{"entries":[]}') == manifest_sha256(Manifest(entries=[]))
+    True
+    """
+    return hashlib.sha256(canonical_json.encode("utf-8")).hexdigest()
 
 
 def version_id_for(app_id: str, manifest_sha: str) -> str:
@@ -559,7 +631,7 @@ class VersionPublish(RequestModel):
 
     manifest: Manifest
     description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
-    expected_current: str | None = Field(default=None, max_length=40)
+    expected_current: str | None = Field(default=None, max_length=MAX_VERSION_ID_LENGTH)
 
 
 class VersionUpdate(RequestModel):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import doctest
 import hashlib
 import json
+from types import ModuleType
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+import fleetyard.protocol.canonical_json as canonical_json
+import fleetyard.protocol.manifest_plain as manifest_plain
 import fleetyard.protocol.software as software
 from fleetyard.protocol.software import (
     Manifest,
@@ -38,9 +41,12 @@ def _rejected(*entries: dict[str, Any]) -> str:
     return str(caught.value)
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(software, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 10
+@pytest.mark.parametrize(
+    ("module", "at_least"), [(software, 10), (manifest_plain, 5), (canonical_json, 1)]
+)
+def test_doctests(module: ModuleType, at_least: int) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= at_least
     assert result.failed == 0
 
 

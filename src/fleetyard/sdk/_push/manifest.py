@@ -4,8 +4,13 @@ and a local diff of two manifests (dry runs)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fleetyard.protocol.chunks import ChunkRef
+from fleetyard.protocol.manifest_plain import (
+    plain_manifest,
+    valid_paths,
+)
 from fleetyard.protocol.software import (
     FileChange,
     FileEntry,
@@ -32,6 +37,30 @@ def build_manifest(
     Paths the server would refuse (a backslash, too long) and symlinks that
     leave the tree through other links are dropped with a warning.
     """
+    usable = _with_valid_paths(entries, warnings)
+    links = {e.path: e.target for e in usable if e.type == "symlink" and e.target}
+    kept: list[TreeEntry] = []
+    for entry in usable:
+        if entry.type == "symlink":
+            try:
+                resolve_symlink(entry.path, entry.target or "", links)
+            except ManifestError as exc:
+                warnings.append(f"{entry.path}: {exc}")
+                continue
+        kept.append(entry)
+    # Checked by hand and built without a second validation (20,000 entries through
+    # the models cost a second); the models only see a tree that breaks a rule,
+    # and raise what they always did.
+    plain = plain_manifest(_plain(entry, chunks) for entry in kept)
+    if plain is not None:
+        return plain
+    return Manifest(entries=[_validated(entry, chunks) for entry in kept])
+
+
+def _with_valid_paths(entries: Sequence[TreeEntry], warnings: list[str]) -> list[TreeEntry]:
+    """The entries without those whose path the server would refuse (and what is below)."""
+    if valid_paths([entry.path for entry in entries]):  # one scan for the usual tree
+        return list(entries)
     usable: list[TreeEntry] = []
     dropped: set[str] = set()
     for entry in entries:
@@ -46,31 +75,32 @@ def build_manifest(
             dropped.add(entry.path)
             continue
         usable.append(entry)
-    links = {e.path: e.target for e in usable if e.type == "symlink" and e.target}
-    built: list[ManifestEntry] = []
-    for entry in usable:
-        if entry.type == "file":
-            refs = [ChunkRef(hash=c.hash, size=c.size) for c in chunks.get(entry.path, [])]
-            built.append(
-                ManifestEntry(
-                    path=entry.path,
-                    type="file",
-                    mode=entry.mode,
-                    size=sum(r.size for r in refs),
-                    chunks=refs,
-                )
-            )
-        elif entry.type == "dir":
-            built.append(ManifestEntry(path=entry.path, type="dir", mode=entry.mode))
-        else:
-            target = entry.target or ""
-            try:
-                resolve_symlink(entry.path, target, links)
-            except ManifestError as exc:
-                warnings.append(f"{entry.path}: {exc}")
-                continue
-            built.append(ManifestEntry(path=entry.path, type="symlink", target=target))
-    return Manifest(entries=built)
+    return usable
+
+
+def _plain(entry: TreeEntry, chunks: dict[str, list[FileChunk]]) -> dict[str, Any]:
+    if entry.type == "file":
+        # No "size": it is the sum of the chunks, as the validated entry's would be.
+        refs = [{"hash": c.hash, "size": c.size} for c in chunks.get(entry.path, ())]
+        return {"path": entry.path, "type": "file", "mode": entry.mode, "chunks": refs}
+    if entry.type == "dir":
+        return {"path": entry.path, "type": "dir", "mode": entry.mode}
+    return {"path": entry.path, "type": "symlink", "target": entry.target or ""}
+
+
+def _validated(entry: TreeEntry, chunks: dict[str, list[FileChunk]]) -> ManifestEntry:
+    if entry.type == "file":
+        refs = [ChunkRef(hash=c.hash, size=c.size) for c in chunks.get(entry.path, [])]
+        return ManifestEntry(
+            path=entry.path,
+            type="file",
+            mode=entry.mode,
+            size=sum(r.size for r in refs),
+            chunks=refs,
+        )
+    if entry.type == "dir":
+        return ManifestEntry(path=entry.path, type="dir", mode=entry.mode)
+    return ManifestEntry(path=entry.path, type="symlink", target=entry.target or "")
 
 
 def file_entry(entry: ManifestEntry) -> FileEntry:

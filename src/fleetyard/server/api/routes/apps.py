@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -12,6 +14,10 @@ from fastapi.exceptions import RequestValidationError
 
 from fleetyard.protocol.common import Page
 from fleetyard.protocol.errors import PROBLEM_CONTENT_TYPE, ErrorCode, Problem
+from fleetyard.protocol.manifest_plain import (
+    PlainPublish,
+    plain_publish,
+)
 from fleetyard.protocol.software import (
     MANIFEST_INVALID,
     App,
@@ -23,6 +29,7 @@ from fleetyard.protocol.software import (
     VersionDiff,
     VersionPublish,
     VersionUpdate,
+    gc_paused,
 )
 from fleetyard.server.api import jsonbody
 from fleetyard.server.api.auth import Authenticated
@@ -158,8 +165,34 @@ async def restore_app(app_id: ResourceId, principal: SoftwareWrite, state: State
 # -- versions --------------------------------------------------------------------------------
 
 
-def _parse_publish(raw: bytes) -> VersionPublish:
+_NOT_PLAIN = re.compile(rb"NaN|Infinity|\\u0000|\\u[dD][89a-fA-F]")
+"""JSON that :func:`jsonbody.check_storable` may refuse: constants, NUL, surrogates."""
+
+
+def _plain_publish(raw: bytes) -> PlainPublish | None:
+    """The body when it is plain JSON holding a plainly valid publish (what the SDK
+    sends), parsed and checked without the models (most of the cost of a large
+    publish); ``None`` for anything else, which the models then validate.
+
+    A plain body passes :func:`jsonbody.check_storable` (no constant, NUL or
+    surrogate escape; no number but small integers, checked by ``plain_publish``)
+    and the models would accept it as it is.
+    """
+    if (b"NaN" in raw or b"Infinity" in raw or b"\\u" in raw) and _NOT_PLAIN.search(raw):
+        return None
+    with gc_paused():
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            return None
+        return plain_publish(data)
+
+
+def _parse_publish(raw: bytes) -> VersionPublish | PlainPublish:
     """The body, with a broken manifest rule answered 422 ``manifest_invalid``."""
+    plain = _plain_publish(raw)
+    if plain is not None:
+        return plain
     try:
         return jsonbody.parse(raw, VersionPublish)
     except RequestValidationError as exc:

@@ -22,11 +22,13 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.protocol.errors import ErrorCode
+from fleetyard.protocol.manifest_plain import (
+    PlainEntry,
+    PlainPublish,
+)
 from fleetyard.protocol.software import (
     App,
     FileChange,
@@ -37,7 +39,8 @@ from fleetyard.protocol.software import (
     VersionPublish,
     VersionRefError,
     VersionUpdate,
-    manifest_sha256,
+    canonical_json_sha256,
+    chunk_list_digest,
     parse_version_ref,
     version_id_for,
 )
@@ -68,7 +71,7 @@ from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.repositories import apps as apps_repo
 from fleetyard.server.storage.repositories import versions as repo
 from fleetyard.server.storage.repositories.apps import AppRecord
-from fleetyard.server.storage.repositories.versions import FileRecord, VersionRecord
+from fleetyard.server.storage.repositories.versions import FileRecord, FileRow, VersionRecord
 
 NUMBER_CURSOR_PREFIX = "num_"
 """Version lists page by number: the cursor key is ``num_<number>``."""
@@ -125,29 +128,33 @@ async def resolve(
     return found
 
 
-def _file_rows(body: VersionPublish) -> list[dict[str, Any]]:
-    return [
-        {
-            "path": entry.path,
-            "kind": entry.type,
-            "size": entry.size or 0,
-            "mode": entry.mode or 0,
-            "digest": entry.digest,
-            "target": entry.target,
-        }
-        for entry in body.manifest.entries
-    ]
+def _file_rows(entries: list[PlainEntry]) -> list[FileRow]:
+    rows: list[FileRow] = []
+    for e in entries:
+        digest = None
+        if e.type == "file":
+            digest = chunk_list_digest([c["hash"] for c in e.chunks or []])
+        rows.append((e.path, e.type, e.size or 0, e.mode or 0, digest, e.target))
+    return rows
 
 
 async def publish(
-    database: Database, bus: Bus, principal: Principal, app_id: str, body: VersionPublish
+    database: Database,
+    bus: Bus,
+    principal: Principal,
+    app_id: str,
+    body: VersionPublish | PlainPublish,
 ) -> tuple[Version, bool]:
     """Publish ``body.manifest`` as the app's next version; ``(version, created)``.
 
-    See the module docstring for the order of the checks. Scope ``write``.
+    ``body`` may come as plain values (:func:`plain_publish` of a large body,
+    without building 20,000 models). See the module docstring for the order of the
+    checks. Scope ``write``.
     """
     now = now_ms()
-    sha = manifest_sha256(body.manifest)
+    plain = body if isinstance(body, PlainPublish) else PlainPublish.of(body)
+    # Stored as this text too: the form its sha256 names.
+    sha = canonical_json_sha256(plain.canonical_json)
     version_id = version_id_for(app_id, sha)
     async with writing(database) as conn:
         app = check_visible(
@@ -160,10 +167,10 @@ async def publish(
         if app.current_version_id == version_id:
             current = await resolve(conn, app, "current")
             return version_model(current, current_id=app.current_version_id), False
-        if body.expected_current != app.current_version_id:
+        if plain.expected_current != app.current_version_id:
             raise PreconditionFailed(
                 f"The app's current version is {app.current_version_id!r},"
-                f" not {body.expected_current!r}: another publish came first.",
+                f" not {plain.expected_current!r}: another publish came first.",
                 current_version_id=app.current_version_id,
             )
         older = await repo.get_by_id(conn, version_id, org_id=app.org_id, app_id=app.id)
@@ -174,7 +181,7 @@ async def publish(
                 version_id=older.id,
                 number=older.number,
             )
-        hashes = body.manifest.chunk_hashes()
+        hashes = {c["hash"] for e in plain.entries if e.chunks for c in e.chunks}
         missing = await references.missing_for_site(
             conn, org_id=app.org_id, site_id=app.site_id, hashes=hashes
         )
@@ -192,16 +199,15 @@ async def publish(
                 "id": version_id,
                 "app_id": app.id,
                 "number": number,
-                "description": body.description,
-                # Stored as the canonical JSON's value: the form its sha256 names.
-                "manifest": body.manifest.canonical(),
+                "description": plain.description,
                 "manifest_sha256": sha,
-                "files": body.manifest.file_count,
-                "bytes": body.manifest.total_bytes,
+                "files": sum(1 for e in plain.entries if e.type == "file"),
+                "bytes": sum(e.size or 0 for e in plain.entries if e.type == "file"),
                 "created_by": principal.user_id or principal.api_key_id or principal.client_id,
                 "created_at": now,
             },
-            files=_file_rows(body),
+            manifest_json=plain.canonical_json,
+            files=_file_rows(plain.entries),
         )
         await references.add_version_references(
             conn,

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.server.storage.dialect import DatabaseKind
 from fleetyard.server.storage.software_tables import version_files as f
 from fleetyard.server.storage.software_tables import versions as t
-
-_INSERT_BATCH = 5_000
 
 _SUMMARY = [c for c in t.c if c.name != "manifest"]
 
@@ -87,19 +86,70 @@ def _bytewise(kind: DatabaseKind, column: sa.ColumnElement[str]) -> sa.ColumnEle
     return column.collate("C") if kind is DatabaseKind.POSTGRESQL else column
 
 
+FileRow = tuple[str, str, int, int, str | None, str | None]
+"""A ``version_files`` row without its keys: path, kind, size, mode, digest, target."""
+
+_SQLITE_FILES = (
+    "INSERT INTO version_files (version_id, org_id, path, kind, size, mode, digest, target)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PG_FILES = sa.text(
+    "INSERT INTO version_files (version_id, org_id, path, kind, size, mode, digest, target)"
+    " SELECT :version_id, :org_id, r.* FROM unnest(CAST(:paths AS text[]),"
+    " CAST(:kinds AS text[]), CAST(:sizes AS bigint[]), CAST(:modes AS integer[]),"
+    " CAST(:digests AS text[]), CAST(:targets AS text[]))"
+    " AS r(path, kind, size, mode, digest, target)"
+)
+
+
+def _kind(conn: AsyncConnection) -> DatabaseKind:
+    return DatabaseKind.POSTGRESQL if conn.dialect.name == "postgresql" else DatabaseKind.SQLITE
+
+
+def _json_text(kind: DatabaseKind, text: str) -> sa.ColumnElement[Any]:
+    """JSON already encoded, for a JSON column: text on SQLite, cast to ``jsonb`` on
+    PostgreSQL (the column type would encode it a second time)."""
+    value = sa.type_coerce(text, sa.Text)
+    return sa.cast(value, postgresql.JSONB) if kind is DatabaseKind.POSTGRESQL else value
+
+
 async def insert(
     conn: AsyncConnection,
     *,
     org_id: str,
     values: Mapping[str, Any],
-    files: Sequence[Mapping[str, Any]],
+    manifest_json: str,
+    files: Sequence[FileRow],
 ) -> VersionRecord:
-    """Store a version and its file rows (``files``: path, kind, size, mode, digest, target)."""
+    """Store a version, its manifest (its JSON text) and its file rows.
+
+    The files go in one statement on PostgreSQL (arrays through ``unnest``) and one
+    executemany straight to the driver on SQLite: with tens of thousands of
+    entries, SQLAlchemy's per-row parameter processing cost more than the inserts.
+    """
+    kind = _kind(conn)
     row = {**values, "org_id": org_id}
-    await conn.execute(sa.insert(t).values(**row))
-    rows = [{**item, "version_id": row["id"], "org_id": org_id} for item in files]
-    for start in range(0, len(rows), _INSERT_BATCH):
-        await conn.execute(sa.insert(f), rows[start : start + _INSERT_BATCH])
+    await conn.execute(sa.insert(t).values(**row, manifest=_json_text(kind, manifest_json)))
+    if not files:
+        return _record(row)
+    if kind is DatabaseKind.POSTGRESQL:
+        paths, kinds, sizes, modes, digests, targets = zip(*files, strict=True)
+        await conn.execute(
+            _PG_FILES,
+            {
+                "version_id": row["id"],
+                "org_id": org_id,
+                "paths": list(paths),
+                "kinds": list(kinds),
+                "sizes": list(sizes),
+                "modes": list(modes),
+                "digests": list(digests),
+                "targets": list(targets),
+            },
+        )
+    else:
+        version_id = row["id"]
+        await conn.exec_driver_sql(_SQLITE_FILES, [(version_id, org_id, *file) for file in files])
     return _record(row)
 
 
