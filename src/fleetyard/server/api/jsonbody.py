@@ -31,7 +31,7 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-_SUSPECT = re.compile(rb"NaN|Infinity|\\u0000|\\u[dD][89abAB]|[eE][+]?[0-9]{3}|[0-9]{300}")
+_SUSPECT = re.compile(rb"NaN|Infinity|\\u0000|\\u[dD][89a-fA-F]|[eE][+]?[0-9]{3}|[0-9]{300}")
 _MAX_REPORTED = 20
 
 

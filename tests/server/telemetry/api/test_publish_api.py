@@ -227,6 +227,8 @@ GARBAGE: list[bytes] = [
     b'{"payload": "\\u0000"}',
     b'{"payload": {"k\\u0000": 1}}',
     b'{"payload": "\\ud800"}',
+    b'{"payload": "\\udc80"}',
+    b'{"payload": {"\\uDFFF": 1}}',
     b'{"payload": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     b'{"payload": {"a": {"b": {"c": [[[{"d": null}]]]}}}, "extra": 1}',
     b'{"payload": 1, "timestamp": "yesterday"}',
