@@ -31,6 +31,8 @@ class FakeYard:
 
     Like the server, an upload is staged and the chunk only becomes the site's at
     commit; with ``pack`` it hands out multi-chunk uploads of ``batch_limit`` chunks.
+    Bytes not matching their hash are 422 ``chunk_hash_mismatch``, at upload or
+    (``verify_at_commit``, as with S3) at commit.
     """
 
     def __init__(self) -> None:
@@ -49,6 +51,7 @@ class FakeYard:
         self.fail_upload_after: int | None = None
         self.expire_first_upload = False
         self.stale_once = False
+        self.verify_at_commit = False  # like S3: uploads are checked at commit
 
     def _app_json(self) -> dict[str, Any]:
         assert self.app is not None
@@ -151,7 +154,9 @@ class FakeYard:
                 listed = self.batches[int(path.rsplit("/", 1)[1])]
                 assert [(h, len(d)) for h, d in frames] == listed
             for digest, data in frames:
-                assert hashlib.sha256(data).hexdigest() == digest
+                if not self.verify_at_commit and hashlib.sha256(data).hexdigest() != digest:
+                    return _problem(422, "chunk_hash_mismatch", hash=digest)
+            for digest, data in frames:
                 self.staged[digest] = data
                 self.uploads.append(digest)
             return httpx2.Response(201 if path.startswith("/put/") else 204)
@@ -160,6 +165,10 @@ class FakeYard:
             lacking = [h for h in hashes if h not in self.staged and h not in self.chunks]
             if lacking:
                 return _problem(422, "chunk_missing", missing=lacking)
+            for h in hashes:
+                if h in self.staged and hashlib.sha256(self.staged[h]).hexdigest() != h:
+                    del self.staged[h]
+                    return _problem(422, "chunk_hash_mismatch", hash=h)
             for h in hashes:
                 if h in self.staged:
                     self.chunks[h] = self.staged.pop(h)
@@ -296,6 +305,61 @@ def test_small_chunks_share_requests_and_groups_commit_while_the_next_uploads(
     last_put = max(i for i, p in enumerate(order) if p.startswith("/putmany/"))
     assert first_commit < last_put
     assert yard.staged == {}
+
+
+def _rewrite_after_hashing(path: Path, data: bytes) -> Any:
+    """An ``on_progress`` that writes ``data`` to ``path`` once the tree is hashed."""
+
+    def on_progress(event: PushProgress) -> None:
+        if event.phase == "check-missing" and path.read_bytes() != data:
+            path.write_bytes(data)
+
+    return on_progress
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["multi-chunk", "one-per-request"])
+def test_a_file_written_to_after_hashing_fails_the_push_naming_it(
+    client: fleetyard.Client, yard: FakeYard, tmp_path: Path, pack: bool
+) -> None:
+    _make_tree(tmp_path)
+    yard.pack = pack
+    changed = tmp_path / "small3.txt"
+    with pytest.raises(OSError, match=r"small3\.txt changed while pushing") as caught:
+        client.apps.push(
+            tmp_path,
+            APP,
+            PushOptions(site_id=SITE, on_progress=_rewrite_after_hashing(changed, b"other!\n")),
+        )
+    assert caught.value.__cause__ is None  # found by the client, before sending the bytes
+    assert yard.versions == []
+    assert all(hashlib.sha256(d).hexdigest() == h for h, d in yard.chunks.items())
+
+
+@pytest.mark.parametrize("at_commit", [False, True], ids=["at-upload", "at-commit"])
+def test_a_change_the_file_stamp_misses_is_caught_by_the_server_and_named(
+    client: fleetyard.Client,
+    yard: FakeYard,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    at_commit: bool,
+) -> None:
+    # A write within one tick of the file system's clock leaves size and times alone:
+    # every file looks unchanged, so only the server sees the new bytes.
+    for module in ("walk", "chunker"):
+        monkeypatch.setattr(f"fleetyard.sdk._push.{module}.stamp_of", lambda st: (0, 0, 0, 0))
+    _make_tree(tmp_path)
+    yard.verify_at_commit = at_commit
+    changed = tmp_path / "small3.txt"
+    same_size = changed.read_bytes().upper()
+    with pytest.raises(OSError, match=r"small3\.txt changed while pushing") as caught:
+        client.apps.push(
+            tmp_path,
+            APP,
+            PushOptions(site_id=SITE, on_progress=_rewrite_after_hashing(changed, same_size)),
+        )
+    assert isinstance(caught.value.__cause__, fleetyard.UnprocessableEntityError)
+    assert caught.value.__cause__.code == "chunk_hash_mismatch"
+    assert yard.versions == []
 
 
 def test_dry_run_changes_nothing_and_reports_the_diff(

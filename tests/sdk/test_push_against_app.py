@@ -113,3 +113,27 @@ def test_an_interrupted_push_resumes_without_sending_what_arrived(
     assert 0 < result.stats.chunks_uploaded < result.stats.chunks_total
     assert result.stats.chunks_reused == result.stats.chunks_total - result.stats.chunks_uploaded
     assert len(failing.uploads) > sent_before
+
+
+def test_a_change_only_the_server_sees_fails_the_push_naming_the_file(
+    admin: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every file looks unchanged to the client (as after a write within one tick of
+    # the file system's clock): the server's chunk_hash_mismatch names the file.
+    for module in ("walk", "chunker"):
+        monkeypatch.setattr(f"fleetyard.sdk._push.{module}.stamp_of", lambda st: (0, 0, 0, 0))
+    tree = tmp_path / "dist"
+    tree.mkdir()
+    _tree(tree)
+    changed = tree / "f2.txt"
+    same_size = changed.read_bytes().upper()
+
+    def rewrite(event: fleetyard.PushProgress) -> None:
+        if event.phase == "check-missing":
+            changed.write_bytes(same_size)
+
+    site = admin.sites.create("Depot")
+    with pytest.raises(OSError, match=r"f2\.txt changed while pushing") as caught:
+        admin.apps.push(tree, APP, PushOptions(site_id=site.id, on_progress=rewrite))
+    assert isinstance(caught.value.__cause__, fleetyard.UnprocessableEntityError)
+    assert admin.apps.get(APP).current_version is None

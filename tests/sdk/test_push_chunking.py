@@ -16,11 +16,13 @@ from fleetyard.sdk._push.chunker import (
     MIN_CHUNK_SIZE,
     FileChunk,
     chunk_file,
+    hash_files,
     new_chunker,
     read_chunk,
 )
 from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
-from fleetyard.sdk._push.walk import walk_tree
+from fleetyard.sdk._push.upload import Item, batch_body
+from fleetyard.sdk._push.walk import stamp_of, walk_tree
 
 
 def _random(size: int, seed: int) -> bytes:
@@ -184,3 +186,86 @@ def test_a_small_file_is_hashed_directly_and_cut_as_fastcdc_would(
         ]
     assert fast == reference
     assert sum(seen) == size
+
+
+class _Counts:
+    """A tracker's ``add``, counting what the hashing reports."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+
+    def add(self, **amounts: int) -> None:
+        for name, value in amounts.items():
+            self.totals[name] = self.totals.get(name, 0) + value
+
+
+def _mixed_tree(root: Path) -> None:
+    """Small files (one chunk each, some on the boundary), empty ones and larger ones."""
+    rng = random.Random(11)
+    sizes = [0, 1, 200, 4096, MIN_CHUNK_SIZE - 1, MIN_CHUNK_SIZE, MIN_CHUNK_SIZE + 1]
+    sizes += [rng.randint(1, 64 * 1024) for _ in range(300)]
+    sizes += [3 * 1024 * 1024, 9 * 1024 * 1024 + 17]
+    for i, size in enumerate(sizes):
+        (root / f"d{i % 7}").mkdir(exist_ok=True)
+        (root / f"d{i % 7}" / f"f{i:03d}").write_bytes(rng.randbytes(size))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_hashing_small_and_large_files_together_gives_each_file_its_chunks(
+    tmp_path: Path, workers: int
+) -> None:
+    _mixed_tree(tmp_path)
+    files = walk_tree(tmp_path).files
+    counts = _Counts()
+    hashed = hash_files(files, workers, counts)
+    assert hashed == [chunk_file(f.source) for f in files if f.source]
+    assert sum(len(c) for c in hashed) > len(files)  # the large files have several
+    assert counts.totals == {"files_done": len(files), "bytes_hashed": sum(f.size for f in files)}
+
+
+def test_a_file_that_grew_after_the_walk_is_chunked_like_any_file(tmp_path: Path) -> None:
+    small, other = tmp_path / "grows", tmp_path / "other"
+    small.write_bytes(b"tiny")
+    other.write_bytes(b"x" * 10)
+    files = walk_tree(tmp_path).files
+    small.write_bytes(_random(3 * MAX_CHUNK_SIZE, seed=5))
+    counts = _Counts()
+    [grown, _] = hash_files(files, 2, counts)
+    assert grown == chunk_file(small)
+    assert len(grown) > 1
+    assert counts.totals["bytes_hashed"] == 3 * MAX_CHUNK_SIZE + 10
+
+
+def test_read_chunk_hashes_again_only_when_the_file_stamp_changed(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"hello world")
+    [chunk] = chunk_file(path)
+    stamp = stamp_of(path.stat())
+    assert read_chunk(path, 0, chunk.size, chunk.hash, stamp) == b"hello world"
+    path.write_bytes(b"HELLO WORLD!")  # another size: another stamp
+    with pytest.raises(OSError, match=r"/f changed while pushing \(the chunk at byte 0"):
+        read_chunk(path, 0, chunk.size, chunk.hash, stamp)
+    # The stamp it has now vouches for the bytes: they are not hashed again (a write
+    # the stamp does not show is left to the server's check of the hash).
+    now = stamp_of(path.stat())
+    assert read_chunk(path, 0, chunk.size, chunk.hash, now) == b"HELLO WORLD"
+    with pytest.raises(OSError, match="changed"):
+        read_chunk(path, 0, chunk.size, chunk.hash)  # without a stamp: always hashed
+
+
+def test_a_batch_body_frames_each_chunk_with_its_hash_and_size(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"first file")
+    b.write_bytes(_random(MIN_CHUNK_SIZE * 3, seed=2))
+    items = [
+        Item(c.hash, c.size, str(path), c.offset, stamp_of(path.stat()))
+        for path in (a, b)
+        for c in chunk_file(path)
+    ]
+    body = batch_body(items)
+    expected = b"".join(
+        bytes.fromhex(i.hash) + i.size.to_bytes(4, "big") + read_chunk(i.source, i.offset, i.size)
+        for i in items
+    )
+    assert body == expected
+    assert len(body) == sum(36 + i.size for i in items)

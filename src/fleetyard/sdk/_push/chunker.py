@@ -4,7 +4,9 @@ A file is read through ``pyfastcdc``'s stream chunker, which holds one
 buffer of twice the largest chunk (8 MiB) whatever the file's size; each
 chunk is hashed with SHA-256 as it is cut and then dropped. Both the cutting
 and the hashing release the GIL, so hashing several files in threads uses
-every core.
+every core. A file of at most the minimum chunk size is one chunk: it is read
+and hashed at once, and such files all go through one thread (see
+:func:`hash_files`), their per-file Python work holding the GIL.
 
 Because the cut points depend only on the bytes around them, inserting a byte
 near the start of a large file changes the chunk(s) around the insertion and
@@ -15,24 +17,41 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from pyfastcdc import FastCDC
+
+from fleetyard.sdk._push.walk import FileStamp, TreeEntry, stamp_of
 
 __all__ = [
     "AVG_CHUNK_SIZE",
     "MAX_CHUNK_SIZE",
     "MIN_CHUNK_SIZE",
     "FileChunk",
+    "changed_error",
     "chunk_file",
+    "chunk_small_file",
+    "hash_files",
     "new_chunker",
+    "read_chunk",
 ]
 
 MIN_CHUNK_SIZE = 256 * 1024
 AVG_CHUNK_SIZE = 1024 * 1024
 MAX_CHUNK_SIZE = 4 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
+SMALL_FILES_PER_REPORT = 256
+"""Small files are counted in the progress by this many at a time."""
+
+
+class Counter(Protocol):
+    """Where progress is counted (the push's tracker)."""
+
+    def add(self, **amounts: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +85,42 @@ def chunk_file(
     ``on_bytes`` hears the size of each chunk once it is hashed (for progress).
     An empty file has no chunks.
     """
+    if os.stat(path).st_size <= MIN_CHUNK_SIZE:
+        chunks = chunk_small_file(path, chunker=chunker)
+        if on_bytes is not None and chunks:
+            on_bytes(sum(c.size for c in chunks))
+        return chunks
+    return _cut_file(path, chunker, on_bytes)
+
+
+def chunk_small_file(
+    path: str | os.PathLike[str], *, chunker: FastCDC | None = None
+) -> list[FileChunk]:
+    """The chunks of a file expected to hold at most :data:`MIN_CHUNK_SIZE` bytes.
+
+    FastCDC never cuts below the minimum, so such a file is one chunk (or none,
+    when empty): it is read and hashed at once, without the chunker's buffer
+    and stream. A file that grew past the minimum is chunked like any file.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, MIN_CHUNK_SIZE + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MIN_CHUNK_SIZE:
+        return _cut_file(path, chunker, None)
+    if not data:
+        return []
+    return [FileChunk(0, len(data), hashlib.sha256(data).hexdigest())]
+
+
+def _cut_file(
+    path: str | os.PathLike[str],
+    chunker: FastCDC | None,
+    on_bytes: Callable[[int], object] | None,
+) -> list[FileChunk]:
     chunks: list[FileChunk] = []
-    small = os.stat(path).st_size <= MIN_CHUNK_SIZE
     with open(path, "rb", buffering=0) as stream:
-        if small:
-            # FastCDC never cuts below the minimum: such a file is one chunk (or none).
-            # Read and hash it directly, without the chunker's buffer and stream setup.
-            data = stream.read(MIN_CHUNK_SIZE + 1)
-            if len(data) <= MIN_CHUNK_SIZE:
-                if data:
-                    chunks.append(FileChunk(0, len(data), hashlib.sha256(data).hexdigest()))
-                    if on_bytes is not None:
-                        on_bytes(len(data))
-                return chunks
-            stream.seek(0)  # it grew meanwhile: chunk it like any file
         cdc = chunker if chunker is not None else new_chunker()
         for piece in cdc.cut_stream(stream):
             digest = hashlib.sha256(piece.data).hexdigest()
@@ -89,20 +130,101 @@ def chunk_file(
     return chunks
 
 
+def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Counter) -> list[list[FileChunk]]:
+    """Chunk every file, ``workers`` threads at once; results in the order of ``files``.
+
+    Files of at most :data:`MIN_CHUNK_SIZE` bytes (as walked) are one chunk each
+    and cost mostly Python work per file, which holds the GIL: one thread reads
+    and hashes them in a tight loop, since a second one would only contend
+    for the GIL. The others run FastCDC over the larger files, largest first
+    (so one big file does not start last and run alone), releasing the GIL for
+    the cutting and hashing; the small-file thread joins them once done.
+    Progress is counted per chunk of a large file and per batch of small ones.
+    """
+    results: list[list[FileChunk]] = [[] for _ in files]
+    small: list[int] = []
+    large: list[int] = []
+    for index, entry in enumerate(files):
+        (small if entry.size <= MIN_CHUNK_SIZE else large).append(index)
+    large.sort(key=lambda i: files[i].size)  # taken from the end: largest first
+    taking = threading.Lock()
+
+    def on_bytes(n: int) -> None:
+        tracker.add(bytes_hashed=n)
+
+    def hash_small() -> None:
+        files_done = bytes_done = 0
+        for count, index in enumerate(small, 1):
+            entry = files[index]
+            assert entry.source is not None
+            chunks = results[index] = chunk_small_file(entry.source)
+            files_done += 1
+            for chunk in chunks:
+                bytes_done += chunk.size
+            if count % SMALL_FILES_PER_REPORT == 0:
+                tracker.add(files_done=files_done, bytes_hashed=bytes_done)
+                files_done = bytes_done = 0
+        tracker.add(files_done=files_done, bytes_hashed=bytes_done)
+
+    def hash_large() -> None:
+        chunker = new_chunker()
+        while True:
+            with taking:
+                if not large:
+                    return
+                index = large.pop()
+            entry = files[index]
+            assert entry.source is not None
+            results[index] = chunk_file(entry.source, chunker=chunker, on_bytes=on_bytes)
+            tracker.add(files_done=1)
+
+    def small_then_large() -> None:
+        hash_small()
+        hash_large()
+
+    jobs = [small_then_large] if small else []
+    jobs += [hash_large] * min(max(1, workers) - len(jobs), len(large))
+    if len(jobs) <= 1:
+        small_then_large()
+        return results
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fleetyard-hash") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        for future in futures:
+            future.result()
+    return results
+
+
 def read_chunk(
-    path: str | os.PathLike[str], offset: int, size: int, expected_hash: str | None = None
+    path: str | os.PathLike[str],
+    offset: int,
+    size: int,
+    expected_hash: str | None = None,
+    stamp: FileStamp | None = None,
 ) -> bytes:
     """The bytes of one chunk, read again for its upload.
 
-    With ``expected_hash`` the bytes are hashed again: a file written to while
-    it is pushed fails here, with its name, instead of as the server's
-    ``chunk_hash_mismatch``.
+    With ``expected_hash`` the bytes are hashed again, unless the file still has
+    ``stamp``, the :func:`stamp_of` it had when walked (before it was hashed): an
+    unchanged file has the bytes that were hashed. So a file written to while it
+    is pushed fails here, with its name; a write that leaves even its stamp
+    unchanged (same size, within one tick of the file system's clock) is caught
+    by the server as ``chunk_hash_mismatch``, which the push names the same way.
     """
-    with open(path, "rb", buffering=0) as stream:
-        stream.seek(offset)
-        data = stream.read(size)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        unchanged = stamp is not None and stamp_of(os.fstat(fd)) == stamp
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
     if len(data) != size or (
-        expected_hash is not None and hashlib.sha256(data).hexdigest() != expected_hash
+        expected_hash is not None
+        and not unchanged
+        and hashlib.sha256(data).hexdigest() != expected_hash
     ):
-        raise OSError(f"{path} changed while pushing (the chunk at byte {offset} differs)")
+        raise changed_error(path, offset)
     return data
+
+
+def changed_error(path: str | os.PathLike[str], offset: int) -> OSError:
+    """The error of a file written to between its hashing and its upload."""
+    return OSError(f"{os.fspath(path)} changed while pushing (the chunk at byte {offset} differs)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,7 +39,7 @@ from fleetyard.sdk._exceptions import (
 )
 from fleetyard.sdk._flow import Flow
 from fleetyard.sdk._operation import Operation, path_param
-from fleetyard.sdk._push.chunker import FileChunk, chunk_file, new_chunker
+from fleetyard.sdk._push.chunker import FileChunk, hash_files
 from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
 from fleetyard.sdk._push.models import (
     PushOptions,
@@ -49,7 +48,7 @@ from fleetyard.sdk._push.models import (
     PushResult,
     PushStats,
 )
-from fleetyard.sdk._push.upload import Item, units_of, upload_flow
+from fleetyard.sdk._push.upload import Item, named_mismatch, units_of, upload_flow
 from fleetyard.sdk._push.walk import TreeEntry, TreeWalk
 from fleetyard.sdk._types import WriteOptions
 from fleetyard.sdk.resources.chunks import check_op, commit_op, upload_urls_op
@@ -158,42 +157,6 @@ class Tracker:
             )
 
 
-# -- the blocking work the drivers run in threads -------------------------------------
-
-
-def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Tracker) -> list[list[FileChunk]]:
-    """Chunk every file, ``workers`` files at a time; results in the order of ``files``."""
-    results: list[list[FileChunk]] = [[] for _ in files]
-    # Largest first, so one big file does not start last and run alone. Each worker
-    # takes the next file itself: no future (and no lock) per file of a large tree.
-    order = iter(sorted(range(len(files)), key=lambda i: -files[i].size))
-    taking = threading.Lock()
-
-    def on_bytes(n: int) -> None:
-        tracker.add(bytes_hashed=n)
-
-    def work() -> None:
-        chunker = new_chunker()
-        while True:
-            with taking:
-                index = next(order, None)
-            if index is None:
-                return
-            entry = files[index]
-            assert entry.source is not None
-            results[index] = chunk_file(entry.source, chunker=chunker, on_bytes=on_bytes)
-            tracker.add(files_done=1)
-
-    if workers <= 1 or len(files) <= 1:
-        work()
-        return results
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleetyard-hash") as pool:
-        futures = [pool.submit(work) for _ in range(workers)]
-        for future in futures:
-            future.result()
-    return results
-
-
 # -- the push itself -------------------------------------------------------------------
 
 
@@ -252,7 +215,7 @@ def push_steps(
         assert entry.source is not None
         for c in file_chunks:
             if c.hash not in where:
-                where[c.hash] = Item(c.hash, c.size, entry.source, c.offset)
+                where[c.hash] = Item(c.hash, c.size, entry.source, c.offset, entry.stamp)
     all_hashes = sorted(where)
     tracker.chunks_total = len(all_hashes)
     tracker.bytes_hashed = tracker.bytes_total
@@ -418,7 +381,15 @@ def _commit_groups(items: Sequence[Item]) -> list[list[Item]]:
 def _commit_flow(
     client: BaseClient, site_id: str, items: Sequence[Item], call_options: WriteOptions
 ) -> Flow[None]:
-    yield from client._call(commit_op(site_id, [(i.hash, i.size) for i in items]), call_options)
+    """Commit ``items``; a chunk the server finds not matching its hash (its file was
+    written to after it was hashed) fails naming its file, as a read of it would."""
+    try:
+        yield from client._call(commit_op(site_id, [(i.hash, i.size) for i in items]), call_options)
+    except APIStatusError as exc:
+        named = named_mismatch(exc, items)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 def _upload(
@@ -472,10 +443,10 @@ def _upload(
         failures = [out for out in outcomes if out is not None and not isinstance(out, NotRun)]
         if failures:
             if uncommitted:
-                yield from call(commit_op(site_id, [(i.hash, i.size) for i in uncommitted]))
+                yield Call(_commit_flow(client, site_id, uncommitted, call_options))
             raise failures[0]
     if uncommitted:
-        yield from call(commit_op(site_id, [(i.hash, i.size) for i in uncommitted]))
+        yield Call(_commit_flow(client, site_id, uncommitted, call_options))
 
 
 # -- sync driver -----------------------------------------------------------------------

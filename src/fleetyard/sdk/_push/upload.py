@@ -10,9 +10,10 @@ retrying like any call and asking for a new link when the old one expired.
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import httpx2
@@ -22,17 +23,28 @@ from fleetyard.sdk._base_client import _connection_error
 from fleetyard.sdk._exceptions import APIStatusError, error_from_response
 from fleetyard.sdk._flow import Flow, send, sleep
 from fleetyard.sdk._operation import RequestSpec
-from fleetyard.sdk._push.chunker import read_chunk
+from fleetyard.sdk._push.chunker import changed_error, read_chunk
+from fleetyard.sdk._push.walk import FileStamp
 from fleetyard.sdk._retry import retry_delay
 from fleetyard.sdk.resources.chunks import upload_urls_op
 
 if TYPE_CHECKING:
     from fleetyard.sdk._base_client import BaseClient
 
-__all__ = ["MAX_URL_RENEWALS", "Item", "Unit", "batch_body", "units_of", "upload_flow"]
+__all__ = [
+    "MAX_URL_RENEWALS",
+    "Item",
+    "Unit",
+    "batch_body",
+    "named_mismatch",
+    "units_of",
+    "upload_flow",
+]
 
 MAX_URL_RENEWALS = 3
 """How often one unit's upload link is requested again after ``url_expired``."""
+_HEADER = struct.Struct(">32sI")
+"""A chunk's header in a multi-chunk upload: its raw SHA-256, its size (big-endian)."""
 
 
 class Counter(Protocol):
@@ -45,8 +57,11 @@ class Item:
 
     hash: str
     size: int
-    source: Path
+    source: str | os.PathLike[str]
     offset: int
+    stamp: FileStamp | None = None
+    """The file's :func:`~.walk.stamp_of` when it was walked: while it still has it,
+    the chunk is sent without hashing it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +101,17 @@ def units_of(answer: UploadUrls, items: Iterable[Item]) -> list[Unit]:
 
 
 def batch_body(items: Sequence[Item]) -> bytes:
-    """The body of a multi-chunk upload (each chunk read again and checked)."""
+    """The body of a multi-chunk upload: per chunk its raw SHA-256, its size (4 bytes,
+    big-endian) and its bytes, each chunk read again (and checked, see :func:`read_chunk`).
+
+    The transport takes ``bytes`` only, so the body is one join of the parts:
+    reading into a preallocated buffer would cost the same copy to make it bytes
+    (and measured slower, by the page faults of a second large buffer).
+    """
     parts: list[bytes] = []
     for item in items:
-        parts.append(bytes.fromhex(item.hash))
-        parts.append(item.size.to_bytes(4, "big"))
-        parts.append(read_chunk(item.source, item.offset, item.size, item.hash))
+        parts.append(_HEADER.pack(bytes.fromhex(item.hash), item.size))
+        parts.append(read_chunk(item.source, item.offset, item.size, item.hash, item.stamp))
     return b"".join(parts)
 
 
@@ -99,7 +119,20 @@ def _body(unit: Unit) -> bytes:
     if unit.batch:
         return batch_body(unit.items)
     (item,) = unit.items
-    return read_chunk(item.source, item.offset, item.size, item.hash)
+    return read_chunk(item.source, item.offset, item.size, item.hash, item.stamp)
+
+
+def named_mismatch(error: APIStatusError, items: Iterable[Item]) -> Exception:
+    """The server's ``chunk_hash_mismatch`` for one of ``items`` as the error a read
+    of that chunk raises when its file changed (naming the file); else ``error``."""
+    if error.code != "chunk_hash_mismatch":
+        return error
+    extra = error.problem.model_extra if error.problem is not None else None
+    bad = (extra or {}).get("hash")
+    for item in items:
+        if item.hash == bad:
+            return changed_error(item.source, item.offset)
+    return error
 
 
 def _is_expired(response: httpx2.Response, error: APIStatusError) -> bool:
@@ -157,5 +190,8 @@ def upload_flow(client: BaseClient, site_id: str, unit: Unit, tracker: Counter) 
                     rand=client._rand,
                 )
             if delay is None:
-                raise error
+                named = named_mismatch(error, current.items)
+                if named is error:
+                    raise error
+                raise named from error
             yield from sleep(delay)

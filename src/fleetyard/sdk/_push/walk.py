@@ -20,11 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["EntryType", "TreeEntry", "TreeWalk", "walk_tree"]
+__all__ = ["EntryType", "FileStamp", "TreeEntry", "TreeWalk", "stamp_of", "walk_tree"]
 
 EntryType = Literal["file", "dir", "symlink"]
 
 ALWAYS_IGNORED = (".git",)
+
+FileStamp = tuple[int, int, int, int]
+"""What tells a file's bytes unchanged without reading them: its size, mtime and
+ctime (nanoseconds) and inode. Writing to a file or replacing it changes it."""
+
+
+def stamp_of(st: os.stat_result) -> FileStamp:
+    """The :data:`FileStamp` of a file from its ``stat``."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +45,12 @@ class TreeEntry:
     mode: int
     size: int = 0
     target: str | None = None
-    source: Path | None = None
-    """Where a file's bytes are read from (``None`` for directories and links)."""
+    source: str | None = None
+    """Where a file's bytes are read from (``None`` for directories and links); a
+    plain path, as a :class:`~pathlib.Path` per file costs a walk of many small
+    files more than its system calls."""
+    stamp: FileStamp | None = field(default=None, compare=False, repr=False)
+    """A file's :func:`stamp_of` as walked (to tell it unchanged at upload)."""
 
 
 @dataclass(slots=True)
@@ -64,7 +77,9 @@ def _sort_key(path: str) -> bytes:
 def _ignored(rel: str, name: str, globs: tuple[str, ...]) -> bool:
     if name in ALWAYS_IGNORED:
         return True
-    return any(fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(name, g) for g in globs)
+    return bool(globs) and any(
+        fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(name, g) for g in globs
+    )
 
 
 def _link_inside(rel: str, target: str) -> bool:
@@ -122,7 +137,14 @@ def walk_tree(root: str | os.PathLike[str], ignore: Iterable[str] = ()) -> TreeW
                 pending.append(rel)
             elif stat.S_ISREG(st.st_mode):
                 result.entries.append(
-                    TreeEntry(rel, "file", mode, size=st.st_size, source=Path(item.path))
+                    TreeEntry(
+                        rel,
+                        "file",
+                        mode,
+                        size=st.st_size,
+                        source=item.path,
+                        stamp=stamp_of(st),
+                    )
                 )
             else:
                 result.skipped.append(f"{rel}: not a regular file, directory or link")
