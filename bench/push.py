@@ -6,8 +6,10 @@ thousands of small text-like files, ``--size-mib`` in all (1,024 by default),
 under a temporary directory in ``/tmp``. Then, in one run:
 
 1. the yardsticks: ``sha256sum`` over every file (``find -print0 | xargs -0``,
-   one process, and ``xargs -P2`` on both cores), and Python ``hashlib`` on one
-   thread;
+   one process, and ``xargs -P2`` on both cores), Python ``hashlib`` on one
+   thread, and the disk: writing as many bytes to one file beside the server's
+   store and fsyncing it (a push keeps every byte durably before it answers, so
+   it cannot go faster than that);
 2. ``client.apps.push`` of the tree to a fresh ``yard serve`` (SQLite in its
    data dir, or a scratch PostgreSQL database beside
    ``FLEETYARD_BENCH_DATABASE_URL``; blobs in the data dir on the same disk):
@@ -201,6 +203,24 @@ def hashlib_seconds(tree: Tree) -> float:
         with path.open("rb", buffering=0) as stream:
             while block := stream.read(MIB):
                 digest.update(block)
+    return time.perf_counter() - started
+
+
+def durable_write_seconds(directory: Path, size: int) -> float:
+    """Writing ``size`` bytes to a new file beside the server's store and fsyncing it:
+    what the disk itself takes to keep that much durably (a push cannot beat it)."""
+    block = os.urandom(8 * MIB)
+    path = directory / "durable-write-test"
+    started = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(size // len(block)):
+            os.write(fd, block)
+        os.write(fd, block[: size % len(block)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        path.unlink()
     return time.perf_counter() - started
 
 
@@ -438,6 +458,7 @@ def main() -> int:
             "sha256sum (1 process)": sha256sum_seconds(tree.root, 1),
             "sha256sum (xargs -P2)": sha256sum_seconds(tree.root, 2),
             "hashlib (1 thread)": hashlib_seconds(tree),
+            "disk: write + fsync": durable_write_seconds(work / "server", size),
         }
         for name, seconds in sums.items():
             print(f"  {name:26}: {mbps(size, seconds)}", flush=True)
