@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -152,6 +152,57 @@ def among(
         )
         return column.in_(listed)
     return column.in_(list(values))
+
+
+def json_list(values: Sequence[Any]) -> str:
+    """``values`` as one compact JSON array: a single parameter for SQLite's ``json_each``."""
+    return json.dumps(values, separators=(",", ":"))
+
+
+class _TextArrayLiteral(sa.types.UserDefinedType[list[str]]):
+    """A list of strings written into a PostgreSQL statement as ``ARRAY['a', …]::text[]``.
+
+    ``column = ANY (ARRAY[…])`` is what PostgreSQL makes of ``column IN ('a', …)``
+    (same plan), but rendered in one go: SQLAlchemy's rendering of one literal
+    after another cost ~3 µs of CPU per value.
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "text[]"
+
+    def literal_processor(self, dialect: sa.Dialect) -> Callable[[list[str]], str]:
+        percents = dialect.paramstyle in ("format", "pyformat")
+
+        def quote(value: str) -> str:
+            value = value.replace("'", "''")
+            return "'" + (value.replace("%", "%%") if percents else value) + "'"
+
+        def render(values: list[str]) -> str:
+            return f"ARRAY[{','.join(map(quote, values))}]::text[]"
+
+        return render
+
+
+def among_many(
+    kind: DatabaseKind, column: sa.ColumnElement[str], values: Sequence[str]
+) -> sa.ColumnElement[bool]:
+    """:func:`among` for the longest lists (a batch of a push, a version's chunks).
+
+    On SQLite the list goes as one JSON text parameter that ``json_each`` reads
+    back: with one parameter per value, binding a thousand of them cost more
+    than the statement itself. On PostgreSQL it is :func:`among`: an array
+    parameter gets the same linear generic plan as a list of parameters (and,
+    joined through ``unnest`` on a table not analysed yet, a nested loop that
+    took 37 s for 20,000 hashes), so the values stay literals, written as one
+    array constant (:class:`_TextArrayLiteral`).
+    """
+    if kind is DatabaseKind.POSTGRESQL:
+        listed = sa.bindparam(None, list(values), _TextArrayLiteral(), literal_execute=True)
+        return column == sa.any_(listed)
+    each = sa.func.json_each(sa.bindparam(None, json_list(values), sa.Text)).table_valued("value")
+    return column.in_(sa.select(each.c.value))
 
 
 def skip_locked(kind: DatabaseKind, stmt: sa.Select[Any]) -> sa.Select[Any]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.server.storage.blobs.base import PackedAt
-from fleetyard.server.storage.dialect import among, insert_for
+from fleetyard.server.storage.dialect import among_many, insert_for
 from fleetyard.server.storage.repositories.chunks import kind_of
 from fleetyard.server.storage.software_tables import chunk_packs, chunks
 
@@ -41,7 +41,7 @@ async def stored(conn: AsyncConnection, *, hashes: Collection[str]) -> dict[str,
     if not hashes:
         return {}
     stmt = sa.select(chunks.c.hash, chunks.c.size, chunks.c.pack, chunks.c.pack_offset).where(
-        among(kind_of(conn), chunks.c.hash, sorted(set(hashes)))
+        among_many(kind_of(conn), chunks.c.hash, sorted(set(hashes)))
     )
     return {row.hash: _at(row) for row in await conn.execute(stmt)}
 
@@ -131,10 +131,10 @@ async def recorded(conn: AsyncConnection, *, packs: Collection[str]) -> set[str]
     wanted = sorted(set(packs))
     kind = kind_of(conn)
     rows = await conn.execute(
-        sa.select(chunk_packs.c.id).where(among(kind, chunk_packs.c.id, wanted))
+        sa.select(chunk_packs.c.id).where(among_many(kind, chunk_packs.c.id, wanted))
     )
     found = {r.id for r in rows}
     rows = await conn.execute(
-        sa.select(chunks.c.pack).distinct().where(among(kind, chunks.c.pack, wanted))
+        sa.select(chunks.c.pack).distinct().where(among_many(kind, chunks.c.pack, wanted))
     )
     return found | {r.pack for r in rows}

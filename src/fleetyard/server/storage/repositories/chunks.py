@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.server.storage.blobs.base import PackedAt
-from fleetyard.server.storage.dialect import DatabaseKind, among, insert_for
+from fleetyard.server.storage.dialect import DatabaseKind, among_many, insert_for, json_list
 from fleetyard.server.storage.software_tables import (
     apps,
     chunks,
@@ -69,12 +69,12 @@ async def site_sizes(
     stmt: sa.Select[Any] = sa.select(site_chunks.c.hash, site_chunks.c.size).where(
         site_chunks.c.org_id == org_id,
         site_chunks.c.site_id == site_id,
-        among(kind_of(conn), site_chunks.c.hash, sorted(set(hashes))),
+        among_many(kind_of(conn), site_chunks.c.hash, sorted(set(hashes))),
     )
     if lock and kind_of(conn) is DatabaseKind.POSTGRESQL:
         stmt = stmt.order_by(site_chunks.c.hash).with_for_update()
     rows = await conn.execute(stmt)
-    return {row.hash: int(row.size) for row in rows}
+    return {h: int(size) for h, size in rows}
 
 
 async def site_org(conn: AsyncConnection, *, site_id: str) -> str | None:
@@ -97,9 +97,29 @@ async def apps_in_site(
     return value is not None
 
 
-# Both run as one executemany of a cached single-row statement: SQLAlchemy sends
-# it as multi-row INSERTs ("insertmanyvalues") without compiling a statement for
-# every batch size, which dominated the commit of a batch of small chunks.
+# Both are one statement for the whole batch, whatever its size: the rows go as
+# one parameter per column (PostgreSQL arrays read by ``unnest``) or as one JSON
+# text (SQLite, read by ``json_each``), in hash order so that concurrent batches
+# lock chunk rows in the same order. With a parameter per value, binding them and
+# building a dictionary per row cost more CPU than the statements themselves.
+# ``WHERE true`` tells SQLite's parser that ON CONFLICT is not a join constraint.
+
+_UPSERT_CHUNKS_PG = (
+    "INSERT INTO chunks (hash, size, created_at, pack, pack_offset)"
+    " SELECT r.hash, r.size, $1, r.pack, r.pack_offset"
+    " FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[])"
+    " AS r(hash, size, pack, pack_offset)"
+    " ON CONFLICT (hash) DO UPDATE SET size = excluded.size"
+    " RETURNING hash, size, pack, pack_offset"
+)
+_UPSERT_CHUNKS_SQLITE = (
+    "INSERT INTO chunks (hash, size, created_at, pack, pack_offset)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?,"
+    " json_extract(value, '$[2]'), json_extract(value, '$[3]')"
+    " FROM json_each(?) WHERE true"
+    " ON CONFLICT (hash) DO UPDATE SET size = excluded.size"
+    " RETURNING hash, size, pack, pack_offset"
+)
 
 
 async def upsert_chunks(
@@ -116,29 +136,35 @@ async def upsert_chunks(
     if not sizes:
         return {}
     where = packed or {}
-    stmt = insert_for(kind_of(conn), chunks)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["hash"], set_={"size": stmt.excluded.size}
-    ).returning(chunks.c.hash, chunks.c.size, chunks.c.pack, chunks.c.pack_offset)
     rows = []
     for h, size in sorted(sizes.items()):
         at = where.get(h)
-        rows.append(
-            {
-                "hash": h,
-                "size": size,
-                "created_at": now,
-                "pack": at.pack if at is not None else None,
-                "pack_offset": at.offset if at is not None else None,
-            }
-        )
-    result = await conn.execute(stmt, rows)
+        rows.append((h, size, None, None) if at is None else (h, size, at.pack, at.offset))
+    if kind_of(conn) is DatabaseKind.POSTGRESQL:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        result = await conn.exec_driver_sql(_UPSERT_CHUNKS_PG, (now, *columns))
+    else:
+        result = await conn.exec_driver_sql(_UPSERT_CHUNKS_SQLITE, (now, json_list(rows)))
     return {
         row.hash: None
         if row.pack is None
         else PackedAt(row.pack, int(row.pack_offset), int(row.size))
-        for row in result
+        for row in result.all()
     }
+
+
+_ADD_SITE_CHUNKS_PG = (
+    "INSERT INTO site_chunks (site_id, hash, org_id, size, created_at, unreferenced_since)"
+    " SELECT $1, r.hash, $2, r.size, $3, $3"
+    " FROM unnest($4::text[], $5::bigint[]) AS r(hash, size)"
+    " ON CONFLICT (site_id, hash) DO NOTHING RETURNING hash"
+)
+_ADD_SITE_CHUNKS_SQLITE = (
+    "INSERT INTO site_chunks (site_id, hash, org_id, size, created_at, unreferenced_since)"
+    " SELECT ?1, json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]'), ?3, ?3"
+    " FROM json_each(?4) WHERE true"
+    " ON CONFLICT (site_id, hash) DO NOTHING RETURNING hash"
+)
 
 
 async def add_site_chunks(
@@ -148,24 +174,17 @@ async def add_site_chunks(
     starts unreferenced (a version that uses it clears the mark)."""
     if not sizes:
         return set()
-    stmt = (
-        insert_for(kind_of(conn), site_chunks)
-        .on_conflict_do_nothing(index_elements=["site_id", "hash"])
-        .returning(site_chunks.c.hash)
-    )
-    rows = [
-        {
-            "site_id": site_id,
-            "hash": h,
-            "org_id": org_id,
-            "size": size,
-            "created_at": now,
-            "unreferenced_since": now,
-        }
-        for h, size in sorted(sizes.items())
-    ]
-    result = await conn.execute(stmt, rows)
-    return {row.hash for row in result}
+    rows = sorted(sizes.items())
+    if kind_of(conn) is DatabaseKind.POSTGRESQL:
+        hashes = [h for h, _ in rows]
+        result = await conn.exec_driver_sql(
+            _ADD_SITE_CHUNKS_PG, (site_id, org_id, now, hashes, [size for _, size in rows])
+        )
+    else:
+        result = await conn.exec_driver_sql(
+            _ADD_SITE_CHUNKS_SQLITE, (site_id, org_id, now, json_list(rows))
+        )
+    return set(result.scalars())
 
 
 async def mountable(
@@ -188,7 +207,7 @@ async def mountable(
         .where(
             version_chunks.c.org_id == org_id,
             version_chunks.c.app_id == app_id,
-            among(kind_of(conn), version_chunks.c.hash, sorted(set(hashes))),
+            among_many(kind_of(conn), version_chunks.c.hash, sorted(set(hashes))),
         )
         .distinct()
     )
@@ -206,6 +225,18 @@ async def app_site(conn: AsyncConnection, *, org_id: str, app_id: str) -> str | 
 # --- references --------------------------------------------------------------------
 
 
+_ADD_VERSION_CHUNKS_PG = (
+    "INSERT INTO version_chunks (version_id, hash, org_id, site_id, app_id)"
+    " SELECT $1, r.hash, $2, $3, $4 FROM unnest($5::text[]) AS r(hash)"
+    " ON CONFLICT (version_id, hash) DO NOTHING"
+)
+_ADD_VERSION_CHUNKS_SQLITE = (
+    "INSERT INTO version_chunks (version_id, hash, org_id, site_id, app_id)"
+    " SELECT ?, value, ?, ?, ? FROM json_each(?) WHERE true"
+    " ON CONFLICT (version_id, hash) DO NOTHING"
+)
+
+
 async def add_version_chunks(
     conn: AsyncConnection,
     *,
@@ -215,31 +246,25 @@ async def add_version_chunks(
     version_id: str,
     hashes: Collection[str],
 ) -> None:
+    """Record that the version uses these chunks, and clear their unreferenced marks."""
     unique = sorted(set(hashes))
     if not unique:
         return
     kind = kind_of(conn)
-    await conn.execute(
-        insert_for(kind, version_chunks).on_conflict_do_nothing(
-            index_elements=["version_id", "hash"]
-        ),
-        [
-            {
-                "version_id": version_id,
-                "hash": h,
-                "org_id": org_id,
-                "site_id": site_id,
-                "app_id": app_id,
-            }
-            for h in unique
-        ],
-    )
+    if kind is DatabaseKind.POSTGRESQL:
+        await conn.exec_driver_sql(
+            _ADD_VERSION_CHUNKS_PG, (version_id, org_id, site_id, app_id, unique)
+        )
+    else:
+        await conn.exec_driver_sql(
+            _ADD_VERSION_CHUNKS_SQLITE, (version_id, org_id, site_id, app_id, json_list(unique))
+        )
     await conn.execute(
         sa.update(site_chunks)
         .where(
             site_chunks.c.org_id == org_id,
             site_chunks.c.site_id == site_id,
-            among(kind, site_chunks.c.hash, unique),
+            among_many(kind, site_chunks.c.hash, unique),
             site_chunks.c.unreferenced_since.is_not(None),
         )
         .values(unreferenced_since=None)
@@ -459,7 +484,7 @@ async def orphan_chunks(
     used = sa.exists().where(site_chunks.c.hash == chunks.c.hash)
     stmt = sa.select(chunks.c.hash).where(~used)
     if hashes is not None:
-        stmt = stmt.where(among(kind_of(conn), chunks.c.hash, sorted(set(hashes))))
+        stmt = stmt.where(among_many(kind_of(conn), chunks.c.hash, sorted(set(hashes))))
     rows = await conn.execute(stmt.order_by(chunks.c.hash).limit(limit))
     return [r.hash for r in rows]
 
