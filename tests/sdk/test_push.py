@@ -15,6 +15,7 @@ import pytest
 import fleetyard
 from fleetyard import PushOptions, PushProgress
 from fleetyard.protocol.software import Manifest, manifest_sha256, version_id_for
+from fleetyard.sdk._push import chunker
 
 TS = "2026-11-24T12:00:00.000Z"
 SITE = "site_01"
@@ -289,7 +290,7 @@ def test_an_interrupted_push_resumes_without_sending_a_chunk_twice(
 def test_small_chunks_share_requests_and_groups_commit_while_the_next_uploads(
     client: fleetyard.Client, yard: FakeYard, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("fleetyard.sdk._push.engine.COMMIT_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr("fleetyard.sdk._push.uploading.COMMIT_BYTES", 2 * 1024 * 1024)
     _make_tree(tmp_path)
     result = client.apps.push(tmp_path, APP, PushOptions(site_id=SITE, concurrency=2))
     total = result.stats.chunks_total
@@ -307,29 +308,33 @@ def test_small_chunks_share_requests_and_groups_commit_while_the_next_uploads(
     assert yard.staged == {}
 
 
-def _rewrite_after_hashing(path: Path, data: bytes) -> Any:
-    """An ``on_progress`` that writes ``data`` to ``path`` once the tree is hashed."""
+def _rewrite_after_hashing(monkeypatch: pytest.MonkeyPatch, path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` right after the push hashed it, before it learns its chunks."""
+    real = chunker.chunk_small_file
 
-    def on_progress(event: PushProgress) -> None:
-        if event.phase == "check-missing" and path.read_bytes() != data:
+    def hash_then_rewrite(source: Any, **kwargs: Any) -> list[chunker.FileChunk]:
+        chunks = real(source, **kwargs)
+        if Path(source) == path:
             path.write_bytes(data)
+        return chunks
 
-    return on_progress
+    monkeypatch.setattr(chunker, "chunk_small_file", hash_then_rewrite)
 
 
 @pytest.mark.parametrize("pack", [True, False], ids=["multi-chunk", "one-per-request"])
 def test_a_file_written_to_after_hashing_fails_the_push_naming_it(
-    client: fleetyard.Client, yard: FakeYard, tmp_path: Path, pack: bool
+    client: fleetyard.Client,
+    yard: FakeYard,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pack: bool,
 ) -> None:
     _make_tree(tmp_path)
     yard.pack = pack
     changed = tmp_path / "small3.txt"
+    _rewrite_after_hashing(monkeypatch, changed, b"other!\n")
     with pytest.raises(OSError, match=r"small3\.txt changed while pushing") as caught:
-        client.apps.push(
-            tmp_path,
-            APP,
-            PushOptions(site_id=SITE, on_progress=_rewrite_after_hashing(changed, b"other!\n")),
-        )
+        client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
     assert caught.value.__cause__ is None  # found by the client, before sending the bytes
     assert yard.versions == []
     assert all(hashlib.sha256(d).hexdigest() == h for h, d in yard.chunks.items())
@@ -350,13 +355,9 @@ def test_a_change_the_file_stamp_misses_is_caught_by_the_server_and_named(
     _make_tree(tmp_path)
     yard.verify_at_commit = at_commit
     changed = tmp_path / "small3.txt"
-    same_size = changed.read_bytes().upper()
+    _rewrite_after_hashing(monkeypatch, changed, changed.read_bytes().upper())
     with pytest.raises(OSError, match=r"small3\.txt changed while pushing") as caught:
-        client.apps.push(
-            tmp_path,
-            APP,
-            PushOptions(site_id=SITE, on_progress=_rewrite_after_hashing(changed, same_size)),
-        )
+        client.apps.push(tmp_path, APP, PushOptions(site_id=SITE))
     assert isinstance(caught.value.__cause__, fleetyard.UnprocessableEntityError)
     assert caught.value.__cause__.code == "chunk_hash_mismatch"
     assert yard.versions == []

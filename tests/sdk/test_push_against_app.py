@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
 
 import fleetyard
 from fleetyard import Client, PushOptions
+from fleetyard.sdk._push import chunker
 from tests.conftest import ADMIN_KEY
 from tests.support.asgi import PortalASGITransport
 
@@ -127,13 +129,17 @@ def test_a_change_only_the_server_sees_fails_the_push_naming_the_file(
     _tree(tree)
     changed = tree / "f2.txt"
     same_size = changed.read_bytes().upper()
+    real = chunker.chunk_small_file
 
-    def rewrite(event: fleetyard.PushProgress) -> None:
-        if event.phase == "check-missing":
+    def hash_then_rewrite(source: Any, **kwargs: Any) -> list[chunker.FileChunk]:
+        chunks = real(source, **kwargs)
+        if Path(source) == changed:  # after its hashing, before its upload
             changed.write_bytes(same_size)
+        return chunks
 
+    monkeypatch.setattr(chunker, "chunk_small_file", hash_then_rewrite)
     site = admin.sites.create("Depot")
     with pytest.raises(OSError, match=r"f2\.txt changed while pushing") as caught:
-        admin.apps.push(tree, APP, PushOptions(site_id=site.id, on_progress=rewrite))
+        admin.apps.push(tree, APP, PushOptions(site_id=site.id))
     assert isinstance(caught.value.__cause__, fleetyard.UnprocessableEntityError)
     assert admin.apps.get(APP).current_version is None

@@ -32,6 +32,8 @@ __all__ = [
     "MAX_CHUNK_SIZE",
     "MIN_CHUNK_SIZE",
     "FileChunk",
+    "HashingRun",
+    "HashingStopped",
     "changed_error",
     "chunk_file",
     "chunk_small_file",
@@ -46,6 +48,9 @@ MAX_CHUNK_SIZE = 4 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
 SMALL_FILES_PER_REPORT = 256
 """Small files are counted in the progress by this many at a time."""
+READY_CHUNKS = 256
+READY_BYTES = 16 * 1024 * 1024
+"""A :class:`HashingRun` wakes its consumer once this many chunks or bytes are hashed."""
 
 
 class Counter(Protocol):
@@ -130,7 +135,17 @@ def _cut_file(
     return chunks
 
 
-def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Counter) -> list[list[FileChunk]]:
+class HashingStopped(Exception):
+    """Hashing was stopped (its ``stop`` flag set) before every file was hashed."""
+
+
+def hash_files(
+    files: Sequence[TreeEntry],
+    workers: int,
+    tracker: Counter,
+    on_file: Callable[[int, list[FileChunk]], object] | None = None,
+    stop: threading.Event | None = None,
+) -> list[list[FileChunk]]:
     """Chunk every file, ``workers`` threads at once; results in the order of ``files``.
 
     Files of at most :data:`MIN_CHUNK_SIZE` bytes (as walked) are one chunk each
@@ -140,6 +155,11 @@ def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Counter) -> li
     (so one big file does not start last and run alone), releasing the GIL for
     the cutting and hashing; the small-file thread joins them once done.
     Progress is counted per chunk of a large file and per batch of small ones.
+
+    ``on_file`` hears each file's index and chunks as soon as it is hashed (on
+    a hashing thread). Once ``stop`` is set, every thread stops at its next
+    file or chunk and :class:`HashingStopped` is raised; a thread that fails
+    sets it, so that the others stop too, and its error is raised.
     """
     results: list[list[FileChunk]] = [[] for _ in files]
     small: list[int] = []
@@ -148,19 +168,28 @@ def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Counter) -> li
         (small if entry.size <= MIN_CHUNK_SIZE else large).append(index)
     large.sort(key=lambda i: files[i].size)  # taken from the end: largest first
     taking = threading.Lock()
+    stopping = stop if stop is not None else threading.Event()
+
+    def check_stop() -> None:
+        if stopping.is_set():
+            raise HashingStopped
 
     def on_bytes(n: int) -> None:
         tracker.add(bytes_hashed=n)
+        check_stop()
 
     def hash_small() -> None:
         files_done = bytes_done = 0
         for count, index in enumerate(small, 1):
+            check_stop()
             entry = files[index]
             assert entry.source is not None
             chunks = results[index] = chunk_small_file(entry.source)
             files_done += 1
             for chunk in chunks:
                 bytes_done += chunk.size
+            if on_file is not None:
+                on_file(index, chunks)
             if count % SMALL_FILES_PER_REPORT == 0:
                 tracker.add(files_done=files_done, bytes_hashed=bytes_done)
                 files_done = bytes_done = 0
@@ -169,18 +198,33 @@ def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Counter) -> li
     def hash_large() -> None:
         chunker = new_chunker()
         while True:
+            check_stop()
             with taking:
                 if not large:
                     return
                 index = large.pop()
             entry = files[index]
             assert entry.source is not None
-            results[index] = chunk_file(entry.source, chunker=chunker, on_bytes=on_bytes)
+            chunks = results[index] = chunk_file(entry.source, chunker=chunker, on_bytes=on_bytes)
             tracker.add(files_done=1)
+            if on_file is not None:
+                on_file(index, chunks)
 
     def small_then_large() -> None:
         hash_small()
         hash_large()
+
+    def stopping_the_others(job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except HashingStopped:
+                raise
+            except BaseException:
+                stopping.set()
+                raise
+
+        return run
 
     jobs = [small_then_large] if small else []
     jobs += [hash_large] * min(max(1, workers) - len(jobs), len(large))
@@ -188,10 +232,86 @@ def hash_files(files: Sequence[TreeEntry], workers: int, tracker: Counter) -> li
         small_then_large()
         return results
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fleetyard-hash") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        for future in futures:
-            future.result()
+        futures = [pool.submit(stopping_the_others(job)) for job in jobs]
+        errors = [f.exception() for f in futures]
+    failures = [e for e in errors if e is not None and not isinstance(e, HashingStopped)]
+    if failures:
+        raise failures[0]
+    check_stop()
     return results
+
+
+class HashingRun:
+    """:func:`hash_files` in background threads, its results taken as they come.
+
+    :meth:`take` answers the files hashed since the last take; a consumer is
+    woken once :data:`READY_CHUNKS` chunks or :data:`READY_BYTES` bytes are ready
+    (or hashing ended), so that thousands of small files cost a few hundred
+    wake-ups, not one each. :meth:`close` stops the threads and waits for them.
+    """
+
+    def __init__(self, files: Sequence[TreeEntry], workers: int, tracker: Counter) -> None:
+        self._files = files
+        self._workers = workers
+        self._tracker = tracker
+        self._ready: list[tuple[int, list[FileChunk]]] = []
+        self._ready_chunks = 0
+        self._ready_bytes = 0
+        self._finished = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fleetyard-hash", daemon=True)
+
+    def start(self) -> HashingRun:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        try:
+            hash_files(self._files, self._workers, self._tracker, self._arrived, self._stop)
+        except HashingStopped:
+            pass
+        except BaseException as exc:  # handed to the consumer by take()
+            error = exc
+        with self._changed:
+            self._finished = True
+            self._error = error
+            self._changed.notify_all()
+
+    def _arrived(self, index: int, chunks: list[FileChunk]) -> None:
+        with self._changed:
+            self._ready.append((index, chunks))
+            self._ready_chunks += len(chunks) or 1
+            self._ready_bytes += sum(c.size for c in chunks)
+            if self._ready_chunks >= READY_CHUNKS or self._ready_bytes >= READY_BYTES:
+                self._changed.notify_all()
+
+    def take(self, timeout: float) -> tuple[list[tuple[int, list[FileChunk]]], bool] | None:
+        """The files hashed since the last take (``(index, chunks)``) and whether every
+        file is hashed; ``None`` when none was within ``timeout`` seconds.
+
+        Waits up to ``timeout`` for a full batch, then answers what there is.
+        Raises what hashing failed with.
+        """
+        with self._changed:
+            full = self._ready_chunks >= READY_CHUNKS or self._ready_bytes >= READY_BYTES
+            if not self._finished and not full:
+                self._changed.wait(timeout)
+            if self._error is not None:
+                raise self._error
+            if not self._ready and not self._finished:
+                return None
+            ready, self._ready = self._ready, []
+            self._ready_chunks = self._ready_bytes = 0
+            return ready, self._finished
+
+    def close(self) -> None:
+        """Stop hashing (if it still runs) and wait for its threads to end."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def read_chunk(

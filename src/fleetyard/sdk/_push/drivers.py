@@ -3,7 +3,9 @@
 :func:`run_push` performs the steps with threads for :class:`~fleetyard.Client`;
 :func:`arun_push` with tasks (and worker threads for the CPU work) for
 :class:`~fleetyard.AsyncClient`. Progress callbacks always run on the
-caller's thread (sync) or task (async), never on a worker thread.
+caller's thread (sync) or task (async), never on a worker thread. Hashing
+started by :class:`~.steps.StartHash` is stopped, and its threads waited for,
+before a driver returns or raises.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -21,19 +24,20 @@ import anyio
 import anyio.to_thread
 
 from fleetyard.sdk._flow import Flow
-from fleetyard.sdk._push.engine import (
-    PROGRESS_INTERVAL,
+from fleetyard.sdk._push.chunker import HashingRun, hash_files
+from fleetyard.sdk._push.engine import PROGRESS_INTERVAL, Tracker, push_steps
+from fleetyard.sdk._push.models import PushOptions, PushProgress, PushResult
+from fleetyard.sdk._push.steps import (
     Call,
     Discover,
     Emit,
     Hash,
+    Hashed,
+    NextHashed,
     NotRun,
     Parallel,
-    Tracker,
-    hash_files,
-    push_steps,
+    StartHash,
 )
-from fleetyard.sdk._push.models import PushOptions, PushProgress, PushResult
 from fleetyard.sdk._push.walk import walk_tree
 from fleetyard.sdk._types import WriteOptions
 
@@ -61,14 +65,23 @@ def run_push(
     """Perform :func:`push_steps` with blocking calls and threads."""
     tracker = Tracker()
     last: list[PushProgress | None] = [None]
+    emitted = [0.0]
 
     def emit() -> None:
+        emitted[0] = time.monotonic()
         if options.on_progress is None:
             return
         snap = tracker.snapshot()
         if snap != last[0]:
             last[0] = snap
             _call_sync(options.on_progress, snap)
+
+    def next_hashed(run: HashingRun) -> Hashed:
+        while (taken := run.take(PROGRESS_INTERVAL)) is None:
+            emit()
+        if time.monotonic() - emitted[0] >= PROGRESS_INTERVAL:
+            emit()
+        return Hashed(*taken)
 
     def wait_emitting(futures: list[Future[Any]]) -> None:
         """Until every future is done (or one failed), emitting progress meanwhile: the
@@ -90,30 +103,41 @@ def run_push(
         emit()
 
     steps = push_steps(client, path, app_id, options, tracker, call_options)
+    runs: list[HashingRun] = []
     reply: object = None
     error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(reply) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return cast(PushResult, stop.value)
-        reply, error = None, None
-        try:
-            if isinstance(step, Emit):
-                emit()
-            elif isinstance(step, Discover):
-                reply = walk_tree(step.root, step.ignore)
-            elif isinstance(step, Hash):
-                with ThreadPoolExecutor(max_workers=1) as runner:
-                    future = runner.submit(hash_files, step.files, step.workers, tracker)
-                    wait_emitting([future])
-                    reply = future.result()
-            elif isinstance(step, Call):
-                reply = client._drive(step.flow)
-            else:
-                reply = _parallel_sync(client, step, wait_emitting)
-        except Exception as exc:  # handed to the steps, which decide
-            error = exc
+    try:
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                return cast(PushResult, stop.value)
+            reply, error = None, None
+            try:
+                if isinstance(step, Emit):
+                    emit()
+                elif isinstance(step, Discover):
+                    reply = walk_tree(step.root, step.ignore)
+                elif isinstance(step, Hash):
+                    with ThreadPoolExecutor(max_workers=1) as runner:
+                        future = runner.submit(hash_files, step.files, step.workers, tracker)
+                        wait_emitting([future])
+                        reply = future.result()
+                elif isinstance(step, StartHash):
+                    runs.append(HashingRun(step.files, step.workers, tracker).start())
+                    reply = runs[-1]
+                elif isinstance(step, NextHashed):
+                    reply = next_hashed(step.run)
+                elif isinstance(step, Call):
+                    reply = client._drive(step.flow)
+                else:
+                    reply = _parallel_sync(client, step, wait_emitting)
+            except Exception as exc:  # handed to the steps, which decide
+                error = exc
+    finally:
+        steps.close()
+        for run in runs:
+            run.close()
 
 
 def _parallel_sync(
@@ -153,8 +177,10 @@ async def arun_push(
     """Perform :func:`push_steps` with awaited calls, tasks and worker threads."""
     tracker = Tracker()
     last: list[PushProgress | None] = [None]
+    emitted = [0.0]
 
     async def emit() -> None:
+        emitted[0] = time.monotonic()
         if options.on_progress is None:
             return
         snap = tracker.snapshot()
@@ -182,30 +208,51 @@ async def arun_push(
                 await emit()
         return box[0]
 
+    async def next_hashed(run: HashingRun) -> Hashed:
+        while (taken := await anyio.to_thread.run_sync(run.take, PROGRESS_INTERVAL)) is None:
+            await emit()
+        if time.monotonic() - emitted[0] >= PROGRESS_INTERVAL:
+            await emit()
+        return Hashed(*taken)
+
     steps = push_steps(client, path, app_id, options, tracker, call_options)
+    runs: list[HashingRun] = []
     reply: object = None
     error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(reply) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return cast(PushResult, stop.value)
-        reply, error = None, None
-        try:
-            if isinstance(step, Emit):
-                await emit()
-            elif isinstance(step, Discover):
-                reply = await anyio.to_thread.run_sync(walk_tree, step.root, step.ignore)
-            elif isinstance(step, Hash):
-                reply = await while_emitting(
-                    partial(anyio.to_thread.run_sync, hash_files, step.files, step.workers, tracker)
-                )
-            elif isinstance(step, Call):
-                reply = await client._drive(step.flow)
-            else:
-                reply = await while_emitting(partial(_parallel_async, client, step))
-        except Exception as exc:  # handed to the steps, which decide
-            error = exc
+    try:
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                return cast(PushResult, stop.value)
+            reply, error = None, None
+            try:
+                if isinstance(step, Emit):
+                    await emit()
+                elif isinstance(step, Discover):
+                    reply = await anyio.to_thread.run_sync(walk_tree, step.root, step.ignore)
+                elif isinstance(step, Hash):
+                    reply = await while_emitting(
+                        partial(
+                            anyio.to_thread.run_sync, hash_files, step.files, step.workers, tracker
+                        )
+                    )
+                elif isinstance(step, StartHash):
+                    runs.append(HashingRun(step.files, step.workers, tracker).start())
+                    reply = runs[-1]
+                elif isinstance(step, NextHashed):
+                    reply = await next_hashed(step.run)
+                elif isinstance(step, Call):
+                    reply = await client._drive(step.flow)
+                else:
+                    reply = await while_emitting(partial(_parallel_async, client, step))
+            except Exception as exc:  # handed to the steps, which decide
+                error = exc
+    finally:
+        steps.close()
+        with anyio.CancelScope(shield=True):
+            for run in runs:
+                await anyio.to_thread.run_sync(run.close)
 
 
 async def _parallel_async(client: AsyncClient, step: Parallel) -> list[BaseException | None]:

@@ -1,15 +1,14 @@
 """The push, written once as a generator of *steps* (its drivers: :mod:`.drivers`).
 
 :func:`push_steps` holds every rule of a push (which calls, in which order,
-what to retry, what to count) and does no I/O itself. It yields:
+what to retry, what to count) and does no I/O itself; the steps it yields are
+described in :mod:`.steps`.
 
-- :class:`Discover` — walk the tree (answer: :class:`TreeWalk`);
-- :class:`Hash` — chunk and hash these files (answer: their chunk lists);
-- :class:`Call` — drive an SDK flow (answer: what the flow returned);
-- :class:`Parallel` — drive these flows concurrently (answer: per flow
-  ``None`` or the exception it raised; after the first failure the ones not
-  started yet are not started and answer :class:`NotRun`);
-- :class:`Emit` — tell ``on_progress`` the current counters.
+A push hashes in background threads and, meanwhile, asks which of the chunks
+hashed so far the site lacks and uploads them in commit groups (see
+:mod:`.uploading`): the server stores one group while the client hashes the
+next files. Once every file is hashed and every missing chunk uploaded, the
+manifest is published. A dry run hashes everything first, then asks.
 
 :func:`~.drivers.run_push` performs the steps with threads for
 :class:`~fleetyard.Client`; :func:`~.drivers.arun_push` with tasks (and worker
@@ -18,8 +17,9 @@ threads for the CPU work) for :class:`~fleetyard.AsyncClient`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fleetyard.protocol.chunks import MAX_HASHES_PER_REQUEST
 from fleetyard.protocol.software import (
     App,
+    Manifest,
     Version,
     manifest_sha256,
     version_id_for,
@@ -37,9 +38,8 @@ from fleetyard.sdk._exceptions import (
     PreconditionFailedError,
     UnprocessableEntityError,
 )
-from fleetyard.sdk._flow import Flow
 from fleetyard.sdk._operation import Operation, path_param
-from fleetyard.sdk._push.chunker import FileChunk, hash_files
+from fleetyard.sdk._push.chunker import FileChunk, HashingRun, hash_files
 from fleetyard.sdk._push.manifest import build_manifest, diff_manifests
 from fleetyard.sdk._push.models import (
     PushOptions,
@@ -48,21 +48,41 @@ from fleetyard.sdk._push.models import (
     PushResult,
     PushStats,
 )
-from fleetyard.sdk._push.upload import Item, named_mismatch, units_of, upload_flow
+from fleetyard.sdk._push.steps import (
+    Call,
+    Discover,
+    Emit,
+    Hash,
+    Hashed,
+    NextHashed,
+    NotRun,
+    Parallel,
+    StartHash,
+    Step,
+    Steps,
+)
+from fleetyard.sdk._push.upload import Item
+from fleetyard.sdk._push.uploading import Uploader, batch_ready, group_ready
 from fleetyard.sdk._push.walk import TreeEntry, TreeWalk
 from fleetyard.sdk._types import WriteOptions
-from fleetyard.sdk.resources.chunks import check_op, commit_op, upload_urls_op
+from fleetyard.sdk.resources.chunks import check_op
 
 if TYPE_CHECKING:
     from fleetyard.sdk._base_client import BaseClient
 
 __all__ = [
+    "PROGRESS_INTERVAL",
     "Call",
     "Discover",
     "Emit",
     "Hash",
+    "Hashed",
+    "NextHashed",
     "NotRun",
     "Parallel",
+    "StartHash",
+    "Step",
+    "Steps",
     "Tracker",
     "hash_files",
     "push_steps",
@@ -72,49 +92,6 @@ T = TypeVar("T")
 
 PROGRESS_INTERVAL = 0.2
 """Seconds between two progress events while hashing or uploading."""
-COMMIT_BYTES = 64 * 1024 * 1024
-"""Chunks are committed in groups of at most this many bytes (and 1,000 chunks), each
-while the next group uploads: a push cut off by a crash sends at most about two
-groups again, since only committed chunks count as the site's."""
-
-
-# -- steps ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Discover:
-    root: Path
-    ignore: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Hash:
-    files: list[TreeEntry]
-    workers: int
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    flow: Flow[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Parallel:
-    flows: list[Flow[None]]
-    concurrency: int
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    pass
-
-
-class NotRun(Exception):
-    """A parallel flow that was not started because another one failed first."""
-
-
-Step = Discover | Hash | Call | Parallel | Emit
-Steps = Generator[Step, Any, T]
 
 
 # -- counters ------------------------------------------------------------------------
@@ -203,82 +180,23 @@ def push_steps(
     files = walk.files
     tracker.files_total = len(files)
     tracker.bytes_total = sum(f.size for f in files)
-
-    # -- hash
-    yield from phase("hash")
-    hashed: list[list[FileChunk]] = yield Hash(files, max(1, options.hash_workers))
-    chunks_by_path = {f.path: c for f, c in zip(files, hashed, strict=True)}
     warnings = list(walk.skipped)
-    manifest = build_manifest(walk.entries, chunks_by_path, warnings)
-    where: dict[str, Item] = {}
-    for entry, file_chunks in zip(files, hashed, strict=True):
-        assert entry.source is not None
-        for c in file_chunks:
-            if c.hash not in where:
-                where[c.hash] = Item(c.hash, c.size, entry.source, c.offset, entry.stamp)
-    all_hashes = sorted(where)
-    tracker.chunks_total = len(all_hashes)
-    tracker.bytes_hashed = tracker.bytes_total
-    tracker.files_done = len(files)
-    sha = manifest_sha256(manifest)
-    version_id = version_id_for(app_id, sha)
-
-    # -- check-missing
-    yield from phase("check-missing")
-    missing: list[str] = []
-    for batch in _batches(all_hashes):
-        raw = yield from call(check_op(site_id, batch))
-        missing.extend(raw.parse().missing)
-    tracker.chunks_missing = len(missing)
-    tracker.bytes_missing = sum(where[h].size for h in missing)
-
-    def stats() -> PushStats:
-        return PushStats(
-            files=manifest.file_count,
-            bytes=manifest.total_bytes,
-            chunks_total=tracker.chunks_total,
-            chunks_missing=tracker.chunks_missing,
-            chunks_uploaded=tracker.chunks_uploaded,
-            chunks_reused=tracker.chunks_total - tracker.chunks_missing,
-            bytes_missing=tracker.bytes_missing,
-            bytes_uploaded=tracker.bytes_uploaded,
-        )
-
     if options.dry_run:
-        current: Version | None = None
-        if app is not None and app.current_version is not None:
-            raw = yield from call(
-                Operation("GET", f"{_app_path(app_id)}/versions/current", Version)
-            )
-            current = raw.parse()
-        old = current.manifest if current is not None else None
-        diff = diff_manifests(
-            old,
-            manifest,
-            from_version=current.id if current is not None else "",
-            to_version=version_id,
-        )
-        yield Emit()
-        return PushResult(
-            app_id=app_id,
-            version_id=version_id,
-            dry_run=True,
-            manifest_sha256=sha,
-            stats=stats(),
-            diff=diff,
-            warnings=warnings,
-        )
+        return (yield from _dry_run(app_id, app, site_id, walk, options, tracker, call, phase))
 
+    # -- hash, and meanwhile create the app, check-missing and upload what is hashed
+    yield from phase("hash")
+    run: HashingRun = yield StartHash(files, max(1, options.hash_workers))
     if app is None:
         app = yield from _create_app(app_id, site_id, options, call)
     else:
         app = yield from _update_app(app, options, call)
-
-    # -- upload, in the order of the files (neighbours share a request and the page cache)
-    yield from phase("upload")
-    lacking = set(missing)
-    todo = [item for h, item in where.items() if h in lacking]
-    yield from _upload(client, site_id, todo, options, tracker, call, call_options)
+    uploader = Uploader(client, site_id, options, tracker, call, call_options)
+    chunks_by_path, where = yield from _hash_and_upload(
+        files, run, site_id, uploader, tracker, call, phase
+    )
+    manifest = build_manifest(walk.entries, chunks_by_path, warnings)
+    sha = manifest_sha256(manifest)
 
     # -- publish
     yield from phase("publish")
@@ -307,7 +225,9 @@ def push_steps(
             # Collected between our check and the publish: send them and try once more.
             repaired = True
             again = [where[h] for h in lost if isinstance(h, str) and h in where]
-            yield from _upload(client, site_id, again, options, tracker, call, call_options)
+            yield from Uploader(client, site_id, options, tracker, call, call_options).send_all(
+                again
+            )
             continue
         version: Version = raw.parse()
         yield Emit()
@@ -317,9 +237,145 @@ def push_steps(
             number=version.number,
             created=raw.status_code == 201,
             manifest_sha256=sha,
-            stats=stats(),
+            stats=_stats(manifest, tracker),
             warnings=warnings,
         )
+
+
+def _stats(manifest: Manifest, tracker: Tracker) -> PushStats:
+    return PushStats(
+        files=manifest.file_count,
+        bytes=manifest.total_bytes,
+        chunks_total=tracker.chunks_total,
+        chunks_missing=tracker.chunks_missing,
+        chunks_uploaded=tracker.chunks_uploaded,
+        chunks_reused=tracker.chunks_total - tracker.chunks_missing,
+        bytes_missing=tracker.bytes_missing,
+        bytes_uploaded=tracker.bytes_uploaded,
+    )
+
+
+def _hash_and_upload(
+    files: Sequence[TreeEntry],
+    run: HashingRun,
+    site_id: str,
+    uploader: Uploader,
+    tracker: Tracker,
+    call: Callable[..., Steps[Any]],
+    phase: Callable[[PushPhase], Steps[None]],
+) -> Steps[tuple[dict[str, list[FileChunk]], dict[str, Item]]]:
+    """Take the files as they are hashed: ask about their new chunks once a request's
+    worth is known, upload the missing ones once they fill a commit group.
+
+    Answers each file's chunks (by path) and where each distinct chunk is (its
+    first occurrence). Groups are uploaded in the order their chunks were hashed:
+    neighbouring small files share a request and the page cache.
+    """
+    chunks_by_path: dict[str, list[FileChunk]] = {}
+    where: dict[str, Item] = {}
+    unchecked: list[Item] = []
+    queued: list[Item] = []
+    finished = checking = uploading = False
+    try:
+        while True:
+            if not finished:
+                news: Hashed = yield NextHashed(run)
+                finished = news.finished
+                for index, file_chunks in news.files:
+                    entry = files[index]
+                    assert entry.source is not None
+                    chunks_by_path[entry.path] = file_chunks
+                    for c in file_chunks:
+                        if c.hash not in where:
+                            item = Item(c.hash, c.size, entry.source, c.offset, entry.stamp)
+                            where[c.hash] = item
+                            unchecked.append(item)
+                tracker.chunks_total = len(where)
+            while count := batch_ready(unchecked, final=finished):
+                batch, unchecked = unchecked[:count], unchecked[count:]
+                if not checking:
+                    checking = True
+                    yield from phase("check-missing")
+                raw = yield from call(check_op(site_id, [i.hash for i in batch]))
+                lacking = set(raw.parse().missing)
+                found = [i for i in batch if i.hash in lacking]
+                tracker.add(chunks_missing=len(found), bytes_missing=sum(i.size for i in found))
+                queued += found
+            while count := group_ready(queued, final=finished and not unchecked):
+                group, queued = queued[:count], queued[count:]
+                if not uploading:
+                    uploading = True
+                    yield from phase("upload")
+                yield from uploader.send(group)
+            if finished and not unchecked and not queued:
+                break
+        yield from uploader.finish()
+    except Exception:
+        # Whatever failed (hashing, a check, an upload), what arrived is committed:
+        # a push run again finds those chunks present and skips them.
+        with contextlib.suppress(Exception):
+            yield from uploader.finish()
+        raise
+    tracker.bytes_hashed = tracker.bytes_total
+    tracker.files_done = len(files)
+    return chunks_by_path, where
+
+
+def _dry_run(
+    app_id: str,
+    app: App | None,
+    site_id: str,
+    walk: TreeWalk,
+    options: PushOptions,
+    tracker: Tracker,
+    call: Callable[..., Steps[Any]],
+    phase: Callable[[PushPhase], Steps[None]],
+) -> Steps[PushResult]:
+    """Hash everything, ask which chunks are missing, diff against the current version."""
+    yield from phase("hash")
+    files = walk.files
+    hashed: list[list[FileChunk]] = yield Hash(files, max(1, options.hash_workers))
+    chunks_by_path = {f.path: c for f, c in zip(files, hashed, strict=True)}
+    warnings = list(walk.skipped)
+    manifest = build_manifest(walk.entries, chunks_by_path, warnings)
+    sizes: dict[str, int] = {}
+    for file_chunks in hashed:
+        for c in file_chunks:
+            sizes.setdefault(c.hash, c.size)
+    all_hashes = sorted(sizes)
+    tracker.chunks_total = len(all_hashes)
+    tracker.bytes_hashed = tracker.bytes_total
+    tracker.files_done = len(files)
+    sha = manifest_sha256(manifest)
+
+    yield from phase("check-missing")
+    missing: list[str] = []
+    for batch in _batches(all_hashes):
+        raw = yield from call(check_op(site_id, batch))
+        missing.extend(raw.parse().missing)
+    tracker.chunks_missing = len(missing)
+    tracker.bytes_missing = sum(sizes[h] for h in missing)
+
+    current: Version | None = None
+    if app is not None and app.current_version is not None:
+        raw = yield from call(Operation("GET", f"{_app_path(app_id)}/versions/current", Version))
+        current = raw.parse()
+    diff = diff_manifests(
+        current.manifest if current is not None else None,
+        manifest,
+        from_version=current.id if current is not None else "",
+        to_version=version_id_for(app_id, sha),
+    )
+    yield Emit()
+    return PushResult(
+        app_id=app_id,
+        version_id=version_id_for(app_id, sha),
+        dry_run=True,
+        manifest_sha256=sha,
+        stats=_stats(manifest, tracker),
+        diff=diff,
+        warnings=warnings,
+    )
 
 
 def _get_app(
@@ -361,92 +417,3 @@ def _update_app(app: App, options: PushOptions, call: Callable[..., Steps[Any]])
     raw = yield from call(Operation("PATCH", _app_path(app.id), App, json=body))
     updated: App = raw.parse()
     return updated
-
-
-def _commit_groups(items: Sequence[Item]) -> list[list[Item]]:
-    groups: list[list[Item]] = []
-    current: list[Item] = []
-    size = 0
-    for item in items:
-        if current and (len(current) >= MAX_HASHES_PER_REQUEST or size + item.size > COMMIT_BYTES):
-            groups.append(current)
-            current, size = [], 0
-        current.append(item)
-        size += item.size
-    if current:
-        groups.append(current)
-    return groups
-
-
-def _commit_flow(
-    client: BaseClient, site_id: str, items: Sequence[Item], call_options: WriteOptions
-) -> Flow[None]:
-    """Commit ``items``; a chunk the server finds not matching its hash (its file was
-    written to after it was hashed) fails naming its file, as a read of it would."""
-    try:
-        yield from client._call(commit_op(site_id, [(i.hash, i.size) for i in items]), call_options)
-    except APIStatusError as exc:
-        named = named_mismatch(exc, items)
-        if named is exc:
-            raise
-        raise named from exc
-
-
-def _upload(
-    client: BaseClient,
-    site_id: str,
-    items: Sequence[Item],
-    options: PushOptions,
-    tracker: Tracker,
-    call: Callable[..., Steps[Any]],
-    call_options: WriteOptions,
-) -> Steps[None]:
-    """Upload in groups: links for a group (small chunks packed into multi-chunk
-    uploads where the server takes them), its requests in parallel together with
-    the commit of the group before, then the next group.
-
-    What was uploaded before a failure is committed all the same, so a
-    push run again (resume) finds those chunks present and skips them.
-    """
-    uncommitted: list[Item] = []
-    pack = True
-    for group in _commit_groups(items):
-        refs = [(i.hash, i.size) for i in group]
-        try:
-            raw = yield from call(upload_urls_op(site_id, refs, pack=pack))
-        except UnprocessableEntityError as exc:
-            if not pack or exc.code != "validation_failed":
-                raise
-            # A server from before multi-chunk uploads refuses the field: one per chunk.
-            pack = False
-            raw = yield from call(upload_urls_op(site_id, refs))
-        units = units_of(raw.parse(), group)
-        flows = [upload_flow(client, site_id, unit, tracker) for unit in units]
-        committing = list(uncommitted)
-        if committing:  # first, so that it starts at once, in a slot of its own
-            flows.insert(0, _commit_flow(client, site_id, committing, call_options))
-        outcomes: list[BaseException | None] = yield Parallel(
-            flows, options.concurrency + (1 if committing else 0)
-        )
-        if committing:
-            committed, outcomes = outcomes[0], outcomes[1:]
-            if committed is None:
-                uncommitted = []
-            elif not isinstance(committed, NotRun):
-                raise committed
-        uncommitted += [
-            item
-            for unit, out in zip(units, outcomes, strict=True)
-            if out is None
-            for item in unit.items
-        ]
-        failures = [out for out in outcomes if out is not None and not isinstance(out, NotRun)]
-        if failures:
-            if uncommitted:
-                yield Call(_commit_flow(client, site_id, uncommitted, call_options))
-            raise failures[0]
-    if uncommitted:
-        yield Call(_commit_flow(client, site_id, uncommitted, call_options))
-
-
-# -- sync driver -----------------------------------------------------------------------
