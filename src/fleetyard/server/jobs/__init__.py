@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetyard.protocol.ids import new_id
@@ -37,6 +38,7 @@ from fleetyard.server.jobs.runner import (
     PermanentJobError,
     now_ms,
 )
+from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.repositories import jobs as repo
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "PermanentJobError",
     "cancel",
     "enqueue",
+    "enqueue_periodic",
 ]
 
 JOB_ID_PREFIX = "job"
@@ -89,3 +92,34 @@ async def cancel(conn: AsyncConnection, job_id: str) -> bool:
     but its outcome is then discarded and it is never retried.
     """
     return await repo.cancel(conn, job_id, now_ms=now_ms())
+
+
+async def enqueue_periodic(
+    database: Database, *, kind: str, name: str, interval_ms: int, after_ms: int | None = None
+) -> None:
+    """Enqueue the next run of a periodic job, at the start of the interval after
+    ``after_ms`` (default: now). Its id is derived from that time slot
+    (``job_<name><slot>``), so several replicas (or a handler and a start-up)
+    scheduling the same run make one job: the duplicate insert is ignored.
+
+    Example: ``await jobs.enqueue_periodic(db, kind="chunks.gc", name="chunksgc",
+    interval_ms=3_600_000)``.
+    """
+    interval = max(1, interval_ms)
+    now = now_ms()
+    run_at = (now if after_ms is None else after_ms) + interval
+    run_at -= run_at % interval
+    try:
+        async with database.begin() as conn:
+            await repo.insert(
+                conn,
+                job_id=f"{JOB_ID_PREFIX}_{name}{run_at // interval}",
+                kind=kind,
+                org_id=None,
+                payload={},
+                run_at_ms=run_at,
+                max_attempts=3,
+                now_ms=now,
+            )
+    except IntegrityError:
+        pass

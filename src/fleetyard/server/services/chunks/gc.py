@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from fleetyard.protocol.chunks import UPLOAD_URL_TTL_SECONDS
 from fleetyard.server import jobs
 from fleetyard.server.services.chunks.uploads import Chunks
@@ -34,7 +32,6 @@ from fleetyard.server.storage.blobs import BlobMismatchError, BlobNotFoundError
 from fleetyard.server.storage.dialect import begin_write
 from fleetyard.server.storage.repositories import chunk_packs as packs_repo
 from fleetyard.server.storage.repositories import chunks as repo
-from fleetyard.server.storage.repositories import jobs as jobs_repo
 
 log = logging.getLogger("fleetyard.server.chunks")
 
@@ -173,30 +170,15 @@ async def _reclaim_packs(ctx: Chunks, *, now: int) -> tuple[int, int]:
     return dropped, rewritten
 
 
-def _slot_job_id(run_at: int, interval_ms: int) -> str:
-    return f"job_chunksgc{run_at // interval_ms}"
-
-
 async def schedule_next(ctx: Chunks, *, after_ms: int | None = None) -> None:
     """Enqueue the next GC run (one per time slot: a duplicate insert is ignored)."""
-    interval = max(1, int(ctx.settings.chunk_gc_interval_seconds * 1000))
-    now = now_ms()
-    run_at = (now if after_ms is None else after_ms) + interval
-    run_at -= run_at % interval
-    try:
-        async with ctx.database.begin() as conn:
-            await jobs_repo.insert(
-                conn,
-                job_id=_slot_job_id(run_at, interval),
-                kind=GC,
-                org_id=None,
-                payload={},
-                run_at_ms=run_at,
-                max_attempts=3,
-                now_ms=now,
-            )
-    except IntegrityError:
-        pass
+    await jobs.enqueue_periodic(
+        ctx.database,
+        kind=GC,
+        name="chunksgc",
+        interval_ms=int(ctx.settings.chunk_gc_interval_seconds * 1000),
+        after_ms=after_ms,
+    )
 
 
 def job_handlers(ctx: Chunks) -> dict[str, jobs.Handler]:

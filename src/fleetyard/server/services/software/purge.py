@@ -20,14 +20,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from fleetyard.server import jobs
 from fleetyard.server.services.clock import now_ms
 from fleetyard.server.services.software._common import RESTORE_WINDOW_MS, writing
 from fleetyard.server.storage.database import Database
 from fleetyard.server.storage.repositories import apps as repo
-from fleetyard.server.storage.repositories import jobs as jobs_repo
 from fleetyard.server.storage.repositories import versions as versions_repo
 
 log = logging.getLogger("fleetyard.server.software")
@@ -76,29 +73,11 @@ async def _purge_app(database: Database, org_id: str, app_id: str, *, cutoff: in
                 )
 
 
-def _slot_job_id(run_at: int) -> str:
-    return f"job_appspurge{run_at // PURGE_INTERVAL_MS}"
-
-
 async def schedule_next(database: Database, *, after_ms: int | None = None) -> None:
     """Enqueue the next purge (one per time slot: a duplicate insert is ignored)."""
-    now = now_ms()
-    run_at = (now if after_ms is None else after_ms) + PURGE_INTERVAL_MS
-    run_at -= run_at % PURGE_INTERVAL_MS
-    try:
-        async with database.begin() as conn:
-            await jobs_repo.insert(
-                conn,
-                job_id=_slot_job_id(run_at),
-                kind=PURGE,
-                org_id=None,
-                payload={},
-                run_at_ms=run_at,
-                max_attempts=3,
-                now_ms=now,
-            )
-    except IntegrityError:
-        pass
+    await jobs.enqueue_periodic(
+        database, kind=PURGE, name="appspurge", interval_ms=PURGE_INTERVAL_MS, after_ms=after_ms
+    )
 
 
 def job_handlers(database: Database) -> dict[str, jobs.Handler]:
